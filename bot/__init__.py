@@ -1,0 +1,1 @@
+"""The process edges: settings, web app, GitHub client, queue, worker entry and CLI."""

@@ -1,0 +1,169 @@
+"""The operator's TOML config: every section and key has a default; unknown keys are errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.models import Provider, ReviewCheckName
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TierConfig(Section):
+    provider: Provider = Provider.ANTHROPIC
+    model: str = "claude-sonnet-5-5"
+    base_url: str | None = None
+    cost_budget: float | None = Field(default=None, ge=0)  # USD per day; None: unlimited
+    max_steps: int = Field(default=40, ge=1, le=500)
+    max_tokens: int = Field(default=8192, ge=256, le=64000)
+    timeout_s: float = Field(default=300.0, gt=0)
+
+
+def _tier1() -> TierConfig:
+    return TierConfig(provider=Provider.OPENAI, model="qwen3-235b")
+
+
+def _tier3() -> TierConfig:
+    return TierConfig(model="claude-opus-5-5")
+
+
+DEFAULT_CHECKS: tuple[ReviewCheckName, ...] = (
+    "audit_verdict",
+    "diff_size",
+    "file_count",
+    "protected_paths",
+    "secrets",
+    "suspicious_patterns",
+    "spec_adherence",
+)
+
+
+class ReviewConfig(Section):
+    enabled: bool = True
+    provider: Provider = Provider.ANTHROPIC
+    model: str = "claude-haiku-5-5"
+    base_url: str | None = None
+    checks: tuple[ReviewCheckName, ...] = DEFAULT_CHECKS
+    max_files_per_tier1: int = Field(default=3, ge=1)
+    max_files_per_tier2: int = Field(default=10, ge=1)
+    max_files_per_tier3: int = Field(default=30, ge=1)
+    max_lines_per_tier1: int = Field(default=100, ge=1)
+    max_lines_per_tier2: int = Field(default=600, ge=1)
+    max_lines_per_tier3: int = Field(default=3000, ge=1)
+    protected_paths: tuple[str, ...] = (".github/workflows/",)
+    max_tokens: int = Field(default=2048, ge=256)
+    timeout_s: float = Field(default=120.0, gt=0)
+
+
+class SelfAuditConfig(Section):
+    tools: tuple[str, ...] = ("compile", "ruff", "mypy", "pytest")
+    pytest_args: tuple[str, ...] = ("-q", "--tb=short")
+    ruff_args: tuple[str, ...] = ("check",)
+    mypy_args: tuple[str, ...] = ("--ignore-missing-imports",)
+    timeout_s: float = Field(default=600.0, gt=0)  # per tool
+
+
+class TriageConfig(Section):
+    xs_threshold: int = 20
+    s_threshold: int = 100
+    m_threshold: int = 500
+    l_threshold: int = 2000
+    high_risk_keywords: tuple[str, ...] = (
+        "auth", "payment", "secret", "security", "crypto", "delete", "drop", "admin",
+    )  # fmt: skip
+    low_risk_keywords: tuple[str, ...] = ("docs", "log", "format", "typo", "rename", "comment")
+
+
+class GitHubConfig(Section):
+    trigger_label: str = "feature-crew"
+    merge_on_approval: bool = True
+    merge_method: str = Field(default="squash", pattern="^(merge|squash|rebase)$")
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    permission_cache_s: int = Field(default=300, ge=0)
+
+
+class ServerConfig(Section):
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+
+
+class WorkerConfig(Section):
+    task_timeout_s: int = Field(default=3600, ge=60)
+    review_timeout_s: int = Field(default=900, ge=30)
+    delivery_timeout_s: int = Field(default=120, ge=10)
+    maintenance_interval_s: int = Field(default=60, ge=10)
+
+
+class Price(Section):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write: float | None = Field(default=None, ge=0)  # default: 1.25 x input (5 m cache)
+    cache_read: float | None = Field(default=None, ge=0)  # default: 0.1 x input
+
+
+DEFAULT_PRICES: dict[str, Price] = {
+    "claude-opus-5-5": Price(input=4.0, output=20.0, cache_write=5.0, cache_read=0.2),
+    "claude-sonnet-5-5": Price(input=2.0, output=10.0, cache_write=2.5, cache_read=0.1),
+    "claude-haiku-5-5": Price(input=0.10, output=0.50, cache_write=0.125, cache_read=0.01),
+}
+
+
+class OperatorConfig(Section):
+    tier1: TierConfig = Field(default_factory=_tier1)
+    tier2: TierConfig = Field(default_factory=TierConfig)
+    tier3: TierConfig = Field(default_factory=_tier3)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    self_audit: SelfAuditConfig = Field(default_factory=SelfAuditConfig)
+    triage: TriageConfig = Field(default_factory=TriageConfig)
+    github: GitHubConfig = Field(default_factory=GitHubConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+    def tier(self, n: int) -> TierConfig:
+        return {1: self.tier1, 2: self.tier2, 3: self.tier3}[n]
+
+    def price(self, model: str) -> Price | None:
+        return self.prices.get(model) or DEFAULT_PRICES.get(model)
+
+
+class ConfigError(Exception):
+    """The operator's config cannot be used; the message names the file and the key."""
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'")
+        else:
+            lines.append(f"{source}: '{key}': {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> OperatorConfig:
+    try:
+        return OperatorConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source)) from None
+
+
+def load_config(path: Path | None) -> OperatorConfig:
+    """Read the operator's TOML; `None` means the built-in defaults."""
+    if path is None:
+        return OperatorConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    return parse_config(data, str(path))

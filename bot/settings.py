@@ -1,0 +1,122 @@
+"""Settings: the environment (pydantic-settings) plus the operator's TOML, read once at start."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.config import ConfigError, OperatorConfig, load_config
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "feature-crew"
+
+
+class EnvSettings(BaseSettings):
+    """The process environment, as named in CONTRACT.md."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    github_app_id: int | None = Field(default=None, validation_alias="GITHUB_APP_ID")
+    github_private_key: SecretStr | None = Field(
+        default=None, validation_alias="GITHUB_PRIVATE_KEY"
+    )
+    github_private_key_path: Path | None = Field(
+        default=None, validation_alias="GITHUB_PRIVATE_KEY_PATH"
+    )
+    github_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="GITHUB_WEBHOOK_SECRET"
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com", validation_alias="GITHUB_API_URL"
+    )
+    redis_url: str = Field(default="redis://localhost:6379/0", validation_alias="REDIS_URL")
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
+    config_path: Path | None = Field(default=None, validation_alias="FEATURE_CREW_CONFIG")
+    home: Path = Field(default_factory=_default_home, validation_alias="FEATURE_CREW_HOME")
+    sentry_dsn: SecretStr | None = Field(default=None, validation_alias="SENTRY_DSN")
+    dashboard_token: SecretStr | None = Field(
+        default=None, validation_alias="FEATURE_CREW_DASHBOARD_TOKEN"
+    )
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias="PORT")
+
+    @field_validator(
+        "github_private_key",
+        "github_webhook_secret",
+        "openai_api_key",
+        "sentry_dsn",
+        "dashboard_token",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("github_app_id", "github_private_key_path", "config_path", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs, built once at start and passed down."""
+
+    env: EnvSettings
+    config: OperatorConfig
+    private_key: str | None
+
+    @property
+    def app_configured(self) -> bool:
+        return self.env.github_app_id is not None and self.private_key is not None
+
+    @property
+    def webhook_secret(self) -> bytes | None:
+        secret = self.env.github_webhook_secret
+        return secret.get_secret_value().encode() if secret else None
+
+    @property
+    def api_url(self) -> str:
+        return self.env.github_api_url.rstrip("/")
+
+
+def _config_path(env: EnvSettings) -> Path | None:
+    if env.config_path is not None:
+        return env.config_path
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def _private_key(env: EnvSettings) -> str | None:
+    if env.github_private_key is not None:
+        # Keys pasted into env files often carry literal "\n" instead of newlines.
+        return env.github_private_key.get_secret_value().replace("\\n", "\n")
+    if env.github_private_key_path is not None:
+        try:
+            return env.github_private_key_path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(
+                f"GITHUB_PRIVATE_KEY_PATH: cannot read {env.github_private_key_path}: "
+                f"{err.strerror}"
+            ) from None
+    return None
+
+
+def load_settings() -> Settings:
+    """Read the environment and the operator config; raise ConfigError naming the bad key."""
+    try:
+        env = EnvSettings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r})") from None
+    config = load_config(_config_path(env))
+    return Settings(env=env, config=config, private_key=_private_key(env))
+

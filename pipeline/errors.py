@@ -1,0 +1,56 @@
+"""The two exception families: transient (retry later) and permanent (stop and report)."""
+
+
+class FeatureCrewError(Exception):
+    """Base of every error the pipeline raises on purpose."""
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        # What may be shown on GitHub: never a traceback, token or internal path.
+        self.public = public or message
+
+
+class TransientError(FeatureCrewError):
+    """A dependency is briefly unavailable; the same step may succeed if retried."""
+
+
+class PermanentError(FeatureCrewError):
+    """Retrying the same step cannot help; the task stops and says why."""
+
+
+class GitHubError(FeatureCrewError):
+    """A GitHub API call failed with a status the caller did not expect."""
+
+    def __init__(self, status: int, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(f"GitHub {method} {path} -> {status}: {message}", public=message)
+        self.status = status
+        self.method = method
+        self.path = path
+
+
+class TransientGitHubError(GitHubError, TransientError):
+    """5xx, a network failure, or a rate limit: retry after a delay."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(status, message, method=method, path=path)
+        self.retry_after = retry_after
+
+
+class PermanentGitHubError(GitHubError, PermanentError):
+    """4xx other than rate limits: the request itself is wrong or not allowed."""
+
+
+class WorkspaceError(PermanentError):
+    """A git operation failed in a way that retrying will not fix (rejected push, bad ref)."""
+
+
+class ModelError(TransientError):
+    """A model API call failed after the SDK's own retries."""

@@ -1,0 +1,213 @@
+"""The values that cross Redis, stages and model output: frozen, strict pydantic models."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TaskState(StrEnum):
+    QUEUED = "queued"
+    GENERATING = "generating"
+    ASKING = "asking"
+    AUDITING = "auditing"
+    REVIEWING = "reviewing"
+    PR_OPEN = "pr_open"
+    MERGED = "merged"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    BUDGET_WAIT = "budget_wait"
+
+
+TERMINAL_STATES = frozenset({TaskState.MERGED, TaskState.CANCELLED, TaskState.FAILED})
+
+
+class Provider(StrEnum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+
+class AuditVerdict(StrEnum):
+    READY_FOR_REVIEW = "ready_for_review"
+    NEEDS_RETRY = "needs_retry"
+
+
+class ToolStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nothing to check (no changed Python files, no tests collected)
+    UNAVAILABLE = "unavailable"  # the tool is not installed on the worker
+    TIMED_OUT = "timed_out"
+
+
+class GenerationOutcome(StrEnum):
+    EDITED = "edited"  # the model changed files and finished
+    ASKED = "asked"  # the reply started with [ASK]: and made no edits
+    NO_CHANGE = "no_change"  # finished without editing anything and without asking
+    STEP_CAP = "step_cap"  # stopped at the step cap
+
+
+class TaskSpec(Frozen):
+    """What a task is about; fixed once created."""
+
+    id: str
+    installation_id: int
+    repo_full_name: str
+    repo_id: int
+    clone_url: str
+    default_branch: str
+    issue_number: int
+    issue_title: str
+    spec: str
+    slug: str
+    branch: str
+    requested_by: str
+    delivery_id: str
+    tier_override: int | None = None
+    created_at: float = Field(default_factory=time.time)
+
+
+class Usage(Frozen):
+    """Token counts of one model call and what they cost at the configured prices."""
+
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class GenerationResult(Frozen):
+    outcome: GenerationOutcome
+    final_text: str
+    files_changed: tuple[str, ...] = ()
+    steps: int = 0
+    usage: tuple[Usage, ...] = ()
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(u.cost_usd for u in self.usage)
+
+
+class ToolResult(Frozen):
+    name: str
+    status: ToolStatus
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    output: str = ""  # the tail of stdout+stderr, bounded
+
+    @property
+    def blocking(self) -> bool:
+        return self.status in (ToolStatus.FAILED, ToolStatus.TIMED_OUT)
+
+
+class AuditReport(Frozen):
+    verdict: AuditVerdict
+    tools: tuple[ToolResult, ...]
+    files_checked: tuple[str, ...] = ()
+    duration_s: float = 0.0
+
+    @property
+    def failures(self) -> tuple[ToolResult, ...]:
+        return tuple(t for t in self.tools if t.blocking)
+
+
+class DiffSummary(Frozen):
+    base_sha: str
+    head_sha: str
+    patch: str
+    files: tuple[str, ...]
+    added: int
+    removed: int
+
+    @property
+    def lines_changed(self) -> int:
+        return self.added + self.removed
+
+
+class CheckResult(Frozen):
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+class ReviewAction(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class ModelVerdict(Frozen):
+    """The input of the reviewer's `submit_verdict` tool, exactly as the model must send it."""
+
+    action: ReviewAction
+    reason: str
+    feedback: str = ""
+
+
+class ReviewVerdict(Frozen):
+    action: ReviewAction
+    reason: str
+    feedback: str = ""
+    checks: tuple[CheckResult, ...] = ()
+    decided_by: str = "checks"  # "checks" or the reviewer model's name
+    head_sha: str = ""
+    usage: tuple[Usage, ...] = ()
+
+
+class TaskProgress(Frozen):
+    """Everything about a task that changes as it runs; stored beside its spec."""
+
+    state: TaskState = TaskState.QUEUED
+    tier: int | None = None
+    model: str | None = None
+    attempts: int = 0
+    status_comment_id: int | None = None
+    pr_number: int | None = None
+    pr_url: str | None = None
+    head_sha: str | None = None
+    audit: AuditReport | None = None
+    review: ReviewVerdict | None = None
+    cost_usd: float = 0.0
+    error: str | None = None
+    updated_at: float = Field(default_factory=time.time)
+
+
+class Transition(Frozen):
+    state: TaskState
+    at: float
+    note: str = ""
+
+
+class TaskRecord(Frozen):
+    spec: TaskSpec
+    progress: TaskProgress
+    transitions: tuple[Transition, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def duration_s(self) -> float:
+        if not self.transitions:
+            return 0.0
+        return self.transitions[-1].at - self.spec.created_at
+
+
+ReviewCheckName = Literal[
+    "audit_verdict",
+    "diff_size",
+    "file_count",
+    "protected_paths",
+    "secrets",
+    "suspicious_patterns",
+    "spec_adherence",
+]

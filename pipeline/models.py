@@ -167,8 +167,11 @@ class TaskProgress(Frozen):
 
     state: TaskState = TaskState.QUEUED
     tier: int | None = None
+    size: str | None = None
+    route_reasons: tuple[str, ...] = ()
     model: str | None = None
     attempts: int = 0
+    feedback: str | None = None  # what the next attempt must address (audit or human)
     status_comment_id: int | None = None
     pr_number: int | None = None
     pr_url: str | None = None

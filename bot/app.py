@@ -1,0 +1,64 @@
+"""The Starlette app of the `web` process: webhooks, health, metrics, dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.dashboard import log_in, show_dashboard
+from bot.runtime import WebRuntime
+from bot.settings import Settings
+from bot.webhooks import receive_webhook
+
+
+async def health(request: Request) -> JSONResponse:
+    rt: WebRuntime = request.app.state.runtime
+    body: dict[str, object] = {
+        "status": "ok",
+        "github_app": "configured" if rt.settings.app_configured else "missing credentials",
+        "webhook_secret": "set" if rt.settings.webhook_secret else "missing",
+    }
+    try:
+        depths = await asyncio.wait_for(run_in_threadpool(rt.queue.depths), timeout=3)
+    except (RedisError, TimeoutError) as err:
+        body.update(status="error", redis=f"unreachable: {type(err).__name__}")
+        return JSONResponse(body, status_code=503)
+    body.update(redis="ok", queues=depths)
+    return JSONResponse(body)
+
+
+async def metrics(request: Request) -> Response:
+    rt: WebRuntime = request.app.state.runtime
+    data = await run_in_threadpool(generate_latest, rt.metrics.registry)
+    return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings) -> Starlette:
+    runtime = WebRuntime.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        runtime.redis.close()
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks", receive_webhook, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/", show_dashboard, methods=["GET"]),
+            Route("/login", log_in, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

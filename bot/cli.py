@@ -1,0 +1,195 @@
+"""The `feature-crew` command line: processes, task inspection, config checks, replays."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from bot.config import ConfigError
+from bot.settings import Settings, load_settings
+from bot.telemetry import setup_logging
+from pipeline.errors import FeatureCrewError
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class CliError(Exception):
+    """A one-line reason for exit status 1."""
+
+
+def parse_duration(text: str) -> float:
+    unit = text[-1:]
+    if unit not in _DURATION_UNITS or not text[:-1].isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 12h or 7d")
+    return int(text[:-1]) * _DURATION_UNITS[unit]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="feature-crew", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("web", help="serve webhooks, health, metrics and the dashboard")
+    sub.add_parser("worker", help="run one RQ worker with its scheduler")
+    e = sub.add_parser("enqueue", help="queue a task without a label")
+    e.add_argument("--repo", required=True, help="OWNER/NAME of an installed repository")
+    e.add_argument("--spec", required=True)
+    e.add_argument("--spec-slug")
+    e.add_argument("--tier", type=int, choices=(1, 2, 3))
+    s = sub.add_parser("status", help="one task, or the queues and the latest tasks")
+    s.add_argument("task", nargs="?")
+    s.add_argument("--json", action="store_true")
+    h = sub.add_parser("history", help="the latest tasks")
+    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--json", action="store_true")
+    m = sub.add_parser("metrics", help="success rate, cost and latency per tier")
+    m.add_argument("--duration", type=parse_duration, default=parse_duration("7d"))
+    m.add_argument("--tier", type=int, choices=(1, 2, 3))
+    m.add_argument("--metric", choices=("success_rate", "cost", "latency"))
+    m.add_argument("--json", action="store_true")
+    c = sub.add_parser("config", help="show the effective config")
+    c.add_argument("--check", action="store_true", help="also check Redis and GitHub access")
+    r = sub.add_parser("replay", help="handle a saved webhook payload as if just delivered")
+    r.add_argument("event")
+    r.add_argument("payload", type=Path)
+    d = sub.add_parser("redeliver", help="ask GitHub to redeliver failed deliveries")
+    d.add_argument("--since", type=parse_duration, default=parse_duration("1h"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging()
+    try:
+        settings = load_settings()
+        return int(COMMANDS[args.command](settings, args) or 0)
+    except (ConfigError, CliError) as err:
+        print(f"feature-crew: {err}", file=sys.stderr)
+    except RedisError as err:
+        print(f"feature-crew: Redis unavailable: {err}", file=sys.stderr)
+    except FeatureCrewError as err:
+        print(f"feature-crew: {err.public}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+def _web(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+    from bot.telemetry import init_sentry
+
+    init_sentry(settings, process="web")
+    uvicorn.run(create_app(settings), host="0.0.0.0", port=settings.env.port,  # noqa: S104
+                proxy_headers=True, log_level="info")  # fmt: skip
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def _emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> int:
+    print(json.dumps(data, indent=2, default=str) if as_json else text(data))
+    return 0
+
+
+def _store(settings: Settings) -> Any:
+    from bot.queue import TaskQueue, rq_redis
+    from bot.store import TaskStore
+
+    redis = rq_redis(settings.env.redis_url)
+    return TaskStore(redis), TaskQueue(redis, settings.config.worker)
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli_views import queue_view, task_view
+
+    store, queue = _store(settings)
+    if args.task:
+        record = store.get(args.task)
+        if record is None:
+            raise CliError(f"no task {args.task!r}")
+        return _emit(json.loads(record.model_dump_json()), args.json, task_view)
+    data = {"queues": queue.depths(), "tasks": [_brief(r) for r in store.recent(10)]}
+    return _emit(data, args.json, queue_view)
+
+
+def _brief(record: Any) -> dict[str, Any]:
+    p = record.progress
+    return {"id": record.id, "repo": record.spec.repo_full_name,
+            "issue": record.spec.issue_number, "state": p.state.value, "tier": p.tier,
+            "cost_usd": round(p.cost_usd, 6), "duration_s": round(record.duration_s, 1),
+            "pr": p.pr_url}  # fmt: skip
+
+
+def _history(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli_views import history_view
+
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    store, _ = _store(settings)
+    return _emit([_brief(r) for r in store.recent(args.limit)], args.json, history_view)
+
+
+def _metrics(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli_views import metrics_view
+    from bot.taskstats import summarize
+
+    store, _ = _store(settings)
+    summary = summarize(store.iter_all(since=time.time() - args.duration), tier=args.tier)
+    data: dict[str, Any] = {
+        "duration_s": args.duration,
+        "by_state": dict(summary.by_state),
+        "tiers": {t: s.as_dict() for t, s in sorted(summary.by_tier.items())},
+    }
+    if args.metric:
+        key = {"success_rate": "success_rate", "cost": "cost_usd", "latency": "median_latency_s"}
+        data["tiers"] = {t: {key[args.metric]: v[key[args.metric]]} for t, v in data["tiers"].items()}
+    return _emit(data, args.json, metrics_view)
+
+
+def _config(settings: Settings, args: argparse.Namespace) -> int:
+    print(json.dumps(settings.config.model_dump(mode="json"), indent=2))
+    if args.check:
+        from bot.cli_checks import check_setup
+
+        check_setup(settings)
+    return 0
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.deliveries import record_and_queue
+
+    try:
+        body = args.payload.read_bytes()
+        payload = json.loads(body)
+    except (OSError, ValueError) as err:
+        raise CliError(f"cannot read {args.payload}: {err}") from None
+    store, queue = _store(settings)
+    delivery_id = f"replay-{uuid.uuid4()}"
+    outcome = record_and_queue(store.redis, queue, delivery_id=delivery_id, event=args.event,
+                               action=str(payload.get("action") or ""), body=body)  # fmt: skip
+    print(f"{delivery_id} {outcome.value}")
+    return 0
+
+
+def _not_yet(settings: Settings, args: argparse.Namespace) -> int:
+    raise CliError(f"'{args.command}' is not available in this version yet")
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "web": _web, "worker": _worker, "enqueue": _not_yet, "status": _status,
+    "history": _history, "metrics": _metrics, "config": _config, "replay": _replay,
+    "redeliver": _not_yet,
+}  # fmt: skip

@@ -1,0 +1,175 @@
+"""The GitHub App client: app JWT calls, installation tokens cached in Redis, REST with retries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
+from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
+from redis import Redis
+
+from bot.store import redis_key
+
+if TYPE_CHECKING:
+    from bot.github_repo import RepoClient
+from pipeline.errors import PermanentError, PermanentGitHubError, TransientGitHubError
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2022-11-28"
+TOKEN_MARGIN_S = 600  # a token handed out stays valid for at least this long (a push, a call)
+MAX_INLINE_WAIT_S = 20.0  # longer rate-limit waits go back to the queue as a delayed retry
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+# What the App's tokens may do; narrower than the App's grant is fine, wider is a 422.
+TOKEN_PERMISSIONS = {
+    "contents": "write",
+    "issues": "write",
+    "pull_requests": "write",
+    "checks": "write",
+    "metadata": "read",
+}
+
+
+def _client(auth: Any, base_url: str) -> GitHub[Any]:
+    # Our own retry policy decides what is safe to repeat; githubkit's would re-POST on 5xx.
+    return GitHub(
+        auth,
+        base_url=base_url,
+        auto_retry=False,
+        http_cache=False,
+        timeout=30.0,
+        user_agent="feature-crew",
+        rest_api_validate_body=False,
+    )
+
+
+def _message(err: RequestFailed) -> str:
+    try:
+        body = err.response.json()
+    except ValueError:
+        return err.response.text[:200]
+    if not isinstance(body, dict):
+        return str(body)[:200]
+    message = str(body.get("message", ""))
+    details = body.get("errors")
+    if details:
+        message += ": " + json.dumps(details)[:300]
+    return message
+
+
+def _retry_after(err: RequestFailed) -> float | None:
+    """GitHub's rate limits: 429, or 403 with Retry-After or an exhausted primary quota."""
+    status, headers = err.response.status_code, err.response.headers
+    if status not in (403, 429):
+        return None
+    if "retry-after" in headers:
+        return float(headers["retry-after"])
+    if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+        return max(float(headers["x-ratelimit-reset"]) - time.time(), 1.0)
+    return 60.0 if status == 429 else None
+
+
+class GitHubApp:
+    """App-level calls (JWT) and per-repository clients with scoped installation tokens."""
+
+    def __init__(self, *, app_id: int, private_key: str, api_url: str, redis: Redis) -> None:
+        self.app_id = app_id
+        self.api_url = api_url.rstrip("/")
+        self.redis = redis
+        self._app = _client(AppAuthStrategy(str(app_id), private_key), self.api_url)
+
+    def call(
+        self, client: GitHub[Any], method: str, path: str, *, retries: int = 3, **kw: Any
+    ) -> Any:
+        """One REST call; transient failures retried here only when repeating is safe."""
+        headers = {"X-GitHub-Api-Version": API_VERSION, "Accept": "application/vnd.github+json"}
+        for attempt in range(retries):
+            try:
+                response = client.request(method, path, headers=headers, **kw)
+            except RequestFailed as err:
+                status = err.response.status_code
+                wait = _retry_after(err)
+                if wait is None and status < 500:
+                    raise PermanentGitHubError(
+                        status, _message(err), method=method, path=path
+                    ) from None
+                transient = TransientGitHubError(
+                    status, _message(err), method=method, path=path, retry_after=wait
+                )
+                safe = wait is not None or method in _IDEMPOTENT
+            except (RequestTimeout, GitHubException) as err:
+                transient = TransientGitHubError(0, f"network error: {type(err).__name__}",
+                                                 method=method, path=path)  # fmt: skip
+                safe = method in _IDEMPOTENT
+                wait = None
+            delay = wait if wait is not None else 0.5 * 2**attempt
+            if not safe or attempt == retries - 1 or delay > MAX_INLINE_WAIT_S:
+                raise transient
+            log.warning("%s; retrying in %.1fs", transient, delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def identity(self) -> dict[str, Any]:
+        """The App's slug and bot login, cached for an hour."""
+        key = redis_key("app", self.app_id)
+        raw = self.redis.get(key)
+        if raw is not None:
+            return dict(json.loads(raw))
+        app = self.call(self._app, "GET", "/app").json()
+        ident = {"id": app["id"], "slug": app["slug"], "bot_login": f"{app['slug']}[bot]"}
+        self.redis.set(key, json.dumps(ident), ex=3600)
+        return ident
+
+    def installation_token(self, installation_id: int, repo_name: str) -> str:
+        """A token scoped to one repository, minted on demand and shared through Redis."""
+        key = redis_key("token", installation_id, repo_name)
+        cached = self.redis.get(key)
+        if cached is not None:
+            return bytes(cached).decode()
+        body = {"repositories": [repo_name], "permissions": TOKEN_PERMISSIONS}
+        data = self.call(
+            self._app, "POST", f"/app/installations/{installation_id}/access_tokens", json=body
+        ).json()
+        expires = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp()
+        ttl = int(expires - time.time() - TOKEN_MARGIN_S)
+        if ttl > 0:
+            self.redis.set(key, data["token"].encode(), ex=ttl)
+        return str(data["token"])
+
+    def forget_token(self, installation_id: int, repo_name: str) -> None:
+        self.redis.delete(redis_key("token", installation_id, repo_name))
+
+    def installation_for(self, full_name: str) -> int:
+        data = self.call(self._app, "GET", f"/repos/{full_name}/installation").json()
+        return int(data["id"])
+
+    def for_repo(self, installation_id: int, repository: dict[str, Any]) -> RepoClient:
+        from bot.github_repo import RepoClient
+
+        return RepoClient(self, installation_id, repository)
+
+    def token_client(self, token: str) -> GitHub[Any]:
+        return _client(TokenAuthStrategy(token), self.api_url)
+
+    def paginate(self, client: GitHub[Any], path: str, **params: Any) -> Iterator[Any]:
+        """Every item of a list endpoint, following GitHub's Link headers."""
+        url: str | None = path
+        query: dict[str, Any] | None = {"per_page": 100, **params}
+        while url is not None:
+            response = self.call(client, "GET", url, params=query)
+            yield from response.json()
+            url = response.raw_response.links.get("next", {}).get("url")
+            query = None  # the next link carries the query
+
+
+def require_app(app: GitHubApp | None) -> GitHubApp:
+    if app is None:
+        raise PermanentError(
+            "GitHub App credentials missing", public="the App has no credentials configured"
+        )
+    return app

@@ -1,0 +1,129 @@
+"""RQ job entry points: build per-job clients, run the work, turn errors into task state."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from redis import Redis
+from rq.job import Job
+
+from bot.deliveries import load_delivery
+from bot.github import GitHubApp
+from bot.queue import TaskQueue, rq_redis
+from bot.settings import Settings, load_settings
+from bot.store import TaskStore
+from handlers import HandlerContext, dispatch
+from pipeline import run
+from pipeline.errors import FeatureCrewError, PermanentError, TransientError
+from pipeline.models import TERMINAL_STATES, TaskState
+from pipeline.status import Reporter
+from pipeline.workspace import Workspace
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Called once by the worker process (or a test) before it takes jobs."""
+    global _settings  # noqa: PLW0603 - the process's one settings object, read at start
+    _settings = settings
+
+
+def _current_settings() -> Settings:
+    global _settings  # noqa: PLW0603
+    if _settings is None:  # a bare `rq worker`: read the environment once
+        _settings = load_settings()
+    return _settings
+
+
+def _deps(redis: Redis) -> run.Deps:
+    settings = _current_settings()
+    if settings.env.github_app_id is None or settings.private_key is None:
+        raise PermanentError("GitHub App credentials missing", public="App not configured")
+    github = GitHubApp(app_id=settings.env.github_app_id, private_key=settings.private_key,
+                       api_url=settings.api_url, redis=redis)  # fmt: skip
+    return run.Deps(settings=settings, store=TaskStore(redis),
+                    queue=TaskQueue(redis, settings.config.worker), github=github,
+                    workspace=Workspace(settings.env.home))  # fmt: skip
+
+
+def _with_deps(work: Callable[[run.Deps], T]) -> T:
+    # Clients are built inside the job: RQ forks a child per job and sockets do not survive.
+    redis = rq_redis(_current_settings().env.redis_url)
+    try:
+        return work(_deps(redis))
+    finally:
+        redis.close()
+
+
+def handle_delivery(delivery_id: str) -> str:
+    def work(deps: run.Deps) -> str:
+        found = load_delivery(deps.store.redis, delivery_id)
+        if found is None:
+            return "expired: delivery payload no longer stored"
+        event, body = found
+        ctx = HandlerContext(settings=deps.settings, github=deps.github, store=deps.store,
+                             queue=deps.queue, delivery_id=delivery_id)  # fmt: skip
+        outcome = dispatch(event, json.loads(body), ctx)
+        log.info("delivery %s: %s (%s)", delivery_id, outcome.action, outcome.reason)
+        return f"{outcome.action}: {outcome.reason}"
+
+    return _with_deps(work)
+
+
+def run_task(task_id: str) -> str:
+    return _with_deps(lambda deps: _guarded(task_id, deps, lambda: run.run_task(task_id, deps)))
+
+
+def review_task(task_id: str, head_sha: str) -> str:
+    return _with_deps(
+        lambda deps: _guarded(task_id, deps, lambda: run.review_task(task_id, head_sha, deps))
+    )
+
+
+def _guarded(task_id: str, deps: run.Deps, work: Callable[[], TaskState]) -> str:
+    """The job boundary: permanent errors stop the task; transient ones go back to RQ."""
+    try:
+        return work().value
+    except TransientError:
+        raise
+    except PermanentError as err:
+        log.warning("task %s stopped: %s", task_id, err)
+        _stop_task(task_id, deps, err.public)
+        return TaskState.FAILED.value
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.exception("task %s crashed (ref %s)", task_id, ref)
+        _stop_task(task_id, deps, f"internal error (reference {ref} in the worker log)")
+        return TaskState.FAILED.value
+
+
+def _stop_task(task_id: str, deps: run.Deps, reason: str) -> None:
+    """Mark the task failed and say so on the issue; best effort, never raises."""
+    try:
+        record = deps.store.get(task_id)
+        if record is None or record.progress.state in TERMINAL_STATES:
+            return
+        Reporter(deps.store, deps.repo(record), deps.github.identity()["bot_login"]).fail(
+            record, reason
+        )
+    except Exception:
+        log.exception("could not record the failure of task %s", task_id)
+
+
+def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
+    """RQ calls this on every failed attempt; only the last one stops the task."""
+    if job.retries_left not in (0, None):
+        return
+    args = list(job.args or ())
+    if job.func_name.endswith(("run_task", "review_task")) and args:
+        reason = exc.public if isinstance(exc, FeatureCrewError) else "a dependency kept failing"
+        _with_deps(lambda deps: _stop_task(str(args[0]), deps, f"gave up after retries: {reason}"))
+    else:
+        log.error("job %s failed for good: %s", job.id, exc_type)

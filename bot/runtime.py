@@ -1,0 +1,28 @@
+"""What a process holds for its lifetime: settings and the clients built from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis import Redis
+
+from bot.metrics import Metrics
+from bot.queue import TaskQueue, rq_redis
+from bot.settings import Settings
+from bot.store import TaskStore
+
+
+@dataclass
+class WebRuntime:
+    settings: Settings
+    redis: Redis
+    queue: TaskQueue
+    store: TaskStore
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, settings: Settings) -> WebRuntime:
+        redis = rq_redis(settings.env.redis_url)
+        queue = TaskQueue(redis, settings.config.worker)
+        store = TaskStore(redis)
+        return cls(settings, redis, queue, store, Metrics(store, queue))

@@ -1,0 +1,168 @@
+"""Task records and delivery dedupe in Redis: the one place that knows the key layout."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis import Redis
+
+from pipeline.errors import PermanentError
+from pipeline.models import TaskProgress, TaskRecord, TaskSpec, TaskState, Transition
+from pipeline.states import can_move
+
+PREFIX = "fc"
+DELIVERY_TTL_S = 3 * 24 * 3600 + 3600  # GitHub redelivers up to 3 days back
+TASK_TTL_S = 90 * 24 * 3600
+
+# Claims the issue for this task unless another live task holds it, and creates the record.
+# Returns {status, task_id}: 1 created, 2 already existed (a re-run), 0 another task is live.
+_CLAIM = """
+local current = redis.call('GET', KEYS[2])
+if current and current ~= ARGV[1] then
+  local state = redis.call('HGET', ARGV[7] .. current, 'state')
+  if state and state ~= 'merged' and state ~= 'cancelled' and state ~= 'failed' then
+    return {0, current}
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {2, ARGV[1]} end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'spec', ARGV[2], 'progress', ARGV[3], 'state', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('RPUSH', KEYS[4], ARGV[4])
+redis.call('EXPIRE', KEYS[4], ARGV[8])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+return {1, ARGV[1]}
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    created: bool
+    task_id: str  # the live task holding the issue when not created
+
+    @property
+    def busy(self) -> bool:
+        return not self.created
+
+
+def redis_key(*parts: object) -> str:
+    return ":".join((PREFIX, *(str(p) for p in parts)))
+
+
+class TaskStore:
+    """Task records: spec, progress and transitions, with a state machine on every write."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._claim = redis.register_script(_CLAIM)
+
+    def create(self, spec: TaskSpec, note: str = "") -> Claim:
+        now = time.time()
+        event = Transition(state=TaskState.QUEUED, at=now, note=note or "task created")
+        status, task_id = cast(
+            "list[Any]",
+            self._claim(
+                keys=[
+                    redis_key("task", spec.id),
+                    redis_key("issue", spec.repo_id, spec.issue_number),
+                    redis_key("tasks"),
+                    redis_key("task", spec.id, "events"),
+                ],
+                args=[
+                    spec.id,
+                    spec.model_dump_json(),
+                    TaskProgress(updated_at=now).model_dump_json(),
+                    event.model_dump_json(),
+                    TaskState.QUEUED.value,
+                    spec.created_at,
+                    redis_key("task", ""),
+                    TASK_TTL_S,
+                ],
+            ),
+        )
+        task_id = task_id.decode() if isinstance(task_id, bytes) else str(task_id)
+        return Claim(created=int(status) in (1, 2), task_id=task_id)
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(redis_key("task", task_id), "spec", "progress")
+        pipe.lrange(redis_key("task", task_id, "events"), 0, -1)
+        (spec, progress), events = pipe.execute()
+        if spec is None or progress is None:
+            return None
+        return TaskRecord(
+            spec=TaskSpec.model_validate_json(spec),
+            progress=TaskProgress.model_validate_json(progress),
+            transitions=tuple(Transition.model_validate_json(e) for e in events),
+        )
+
+    def require(self, task_id: str) -> TaskRecord:
+        record = self.get(task_id)
+        if record is None:
+            raise PermanentError(f"task {task_id} not found", public="task record missing")
+        return record
+
+    def update(self, task_id: str, **changes: Any) -> TaskRecord:
+        """Change progress fields without changing state (one writer per task: its job)."""
+        record = self.require(task_id)
+        progress = record.progress.model_copy(update={**changes, "updated_at": time.time()})
+        self.redis.hset(redis_key("task", task_id), "progress", progress.model_dump_json())
+        return record.model_copy(update={"progress": progress})
+
+    def transition(
+        self, task_id: str, state: TaskState, note: str = "", **changes: Any
+    ) -> TaskRecord:
+        record = self.require(task_id)
+        current = record.progress.state
+        if not can_move(current, state):
+            raise PermanentError(
+                f"task {task_id}: illegal transition {current} -> {state}",
+                public=f"internal state error ({current} -> {state})",
+            )
+        now = time.time()
+        progress = record.progress.model_copy(update={**changes, "state": state, "updated_at": now})
+        event = Transition(state=state, at=now, note=note)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            redis_key("task", task_id),
+            mapping={"progress": progress.model_dump_json(), "state": state.value},
+        )
+        pipe.rpush(redis_key("task", task_id, "events"), event.model_dump_json())
+        pipe.execute()
+        return record.model_copy(
+            update={"progress": progress, "transitions": (*record.transitions, event)}
+        )
+
+    def active_task_for_issue(self, repo_id: int, issue_number: int) -> str | None:
+        value = self.redis.get(redis_key("issue", repo_id, issue_number))
+        return value.decode() if isinstance(value, bytes) else None
+
+    def recent(self, limit: int = 20) -> list[TaskRecord]:
+        ids = self.redis.zrevrange(redis_key("tasks"), 0, max(limit - 1, 0))
+        records = (self.get(i.decode()) for i in ids)
+        return [r for r in records if r is not None]
+
+    def iter_all(self, since: float = 0.0) -> Iterator[TaskRecord]:
+        for task_id in self.redis.zrangebyscore(redis_key("tasks"), since, "+inf"):
+            record = self.get(task_id.decode())
+            if record is not None:
+                yield record
+
+    def save_blob(self, task_id: str, name: str, value: str) -> None:
+        self.redis.set(redis_key("task", task_id, name), value.encode(), ex=TASK_TTL_S)
+
+    def load_blob(self, task_id: str, name: str) -> str | None:
+        value = self.redis.get(redis_key("task", task_id, name))
+        return value.decode() if isinstance(value, bytes) else None
+
+    def cache_get(self, *parts: object) -> Any:
+        raw = self.redis.get(redis_key("cache", *parts))
+        return json.loads(raw) if raw is not None else None
+
+    def cache_set(self, value: Any, ttl_s: int, *parts: object) -> None:
+        if ttl_s > 0:
+            self.redis.set(redis_key("cache", *parts), json.dumps(value), ex=ttl_s)

@@ -1,0 +1,52 @@
+"""What a handler gets: the settings and the adapters it may use to decide and enqueue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.github import GitHubApp
+from bot.github_repo import RepoClient
+from bot.queue import TaskQueue
+from bot.settings import Settings
+from bot.store import TaskStore
+
+WRITER_ROLES = frozenset({"admin", "maintain", "write"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A handler's decision, logged by the job; `ignored` carries the reason."""
+
+    action: str  # "queued", "ignored", "noted"
+    reason: str
+    task_id: str | None = None
+
+    @classmethod
+    def ignore(cls, reason: str) -> Outcome:
+        return cls("ignored", reason)
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    settings: Settings
+    github: GitHubApp
+    store: TaskStore
+    queue: TaskQueue
+    delivery_id: str
+
+    def repo(self, event: dict[str, Any]) -> RepoClient:
+        return self.github.for_repo(int(event["installation"]["id"]), event["repository"])
+
+    def may_write(self, gh: RepoClient, login: str) -> bool:
+        """Write, maintain or admin on the repository, asked from the API and cached briefly."""
+        ttl = self.settings.config.github.permission_cache_s
+        cached = self.store.cache_get("perm", gh.repo_id, login)
+        if cached is None:
+            cached = gh.role_of(login)
+            self.store.cache_set(cached, ttl, "perm", gh.repo_id, login)
+        return cached in WRITER_ROLES
+
+
+Handler = Callable[[dict[str, Any], HandlerContext], Outcome]

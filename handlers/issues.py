@@ -1,0 +1,77 @@
+"""issues.labeled: the trigger label starts a task for a writer's open issue."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from handlers.context import HandlerContext, Outcome
+from pipeline.models import TaskSpec
+
+log = logging.getLogger(__name__)
+
+_TIER_LABEL = re.compile(r"^feature-crew:tier-([123])$")
+MAX_SPEC_CHARS = 20_000
+
+
+def slugify(title: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "task"
+
+
+def tier_override(labels: list[dict[str, Any]]) -> int | None:
+    tiers = [int(m.group(1)) for lb in labels if (m := _TIER_LABEL.match(str(lb.get("name"))))]
+    return max(tiers) if tiers else None
+
+
+def task_id_for(repo_name: str, issue_number: int, delivery_id: str) -> str:
+    base = re.sub(r"[^A-Za-z0-9]+", "-", repo_name).strip("-")[:40]
+    return f"{base}-{issue_number}-{re.sub(r'[^A-Za-z0-9]', '', delivery_id)[:8]}"
+
+
+def spec_from_event(event: dict[str, Any], delivery_id: str) -> TaskSpec:
+    issue, repo = event["issue"], event["repository"]
+    slug = slugify(issue["title"])
+    number = int(issue["number"])
+    body = (issue.get("body") or "").strip()
+    return TaskSpec(
+        id=task_id_for(repo["name"], number, delivery_id),
+        installation_id=int(event["installation"]["id"]),
+        repo_full_name=repo["full_name"],
+        repo_id=int(repo["id"]),
+        clone_url=repo["clone_url"],
+        default_branch=repo.get("default_branch") or "main",
+        issue_number=number,
+        issue_title=issue["title"],
+        spec=f"{issue['title']}\n\n{body}"[:MAX_SPEC_CHARS],
+        slug=slug,
+        branch=f"feature-crew/issue-{number}-{slug}",
+        requested_by=event["sender"]["login"],
+        delivery_id=delivery_id,
+        tier_override=tier_override(issue.get("labels") or []),
+    )
+
+
+def queue_task_for_label(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+    label = (event.get("label") or {}).get("name")
+    issue = event.get("issue") or {}
+    sender = event.get("sender") or {}
+    if label != ctx.settings.config.github.trigger_label:
+        return Outcome.ignore(f"label {label!r} is not the trigger")
+    if issue.get("state") != "open" or "pull_request" in issue:
+        return Outcome.ignore("not an open issue")
+    if sender.get("type") == "Bot":
+        return Outcome.ignore(f"sender {sender.get('login')} is a bot")
+    if not (event.get("installation") or {}).get("id"):
+        return Outcome.ignore("delivery has no installation")
+    gh = ctx.repo(event)
+    if not ctx.may_write(gh, sender["login"]):
+        return Outcome.ignore(f"{sender['login']} may not write to {gh.full_name}")
+    spec = spec_from_event(event, ctx.delivery_id)
+    claim = ctx.store.create(spec, note=f"labelled by {spec.requested_by}")
+    if claim.busy:
+        return Outcome.ignore(f"issue already has a live task {claim.task_id}")
+    gh.react_to_issue(spec.issue_number, "eyes")
+    ctx.queue.enqueue_task(spec.id)
+    return Outcome("queued", f"task {spec.id} queued", task_id=spec.id)

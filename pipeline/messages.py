@@ -1,0 +1,119 @@
+"""Every text the App posts on GitHub, rendered from the record the decision came from."""
+
+from __future__ import annotations
+
+from pipeline.models import (
+    AuditReport,
+    AuditVerdict,
+    ReviewVerdict,
+    TaskRecord,
+    TaskSpec,
+    TaskState,
+    ToolStatus,
+)
+
+STATUS_MARKER = "<!-- feature-crew:status -->"
+ASK_MARKER = "<!-- feature-crew:ask -->"
+AUDIT_CHECK = "Feature Crew / audit"
+REVIEW_CHECK = "Feature Crew / review"
+
+_STATE_TITLES = {
+    TaskState.QUEUED: "⏳ Queued",
+    TaskState.GENERATING: "🛠️ Writing the change",
+    TaskState.ASKING: "❓ Waiting for an answer",
+    TaskState.AUDITING: "🔍 Auditing the change",
+    TaskState.REVIEWING: "🧐 Reviewing the pull request",
+    TaskState.PR_OPEN: "✅ Pull request ready for a human review",
+    TaskState.MERGED: "🎉 Merged",
+    TaskState.CANCELLED: "🛑 Cancelled",
+    TaskState.FAILED: "❌ Stopped",
+    TaskState.BUDGET_WAIT: "💤 Waiting for budget",
+}
+_TOOL_ICONS = {
+    ToolStatus.PASSED: "✅",
+    ToolStatus.FAILED: "❌",
+    ToolStatus.TIMED_OUT: "⏱️",
+    ToolStatus.SKIPPED: "➖",
+    ToolStatus.UNAVAILABLE: "⚠️",
+}
+
+
+def review_marker(head_sha: str) -> str:
+    return f"<!-- feature-crew:review {head_sha} -->"
+
+
+def audit_line(report: AuditReport) -> str:
+    tools = ", ".join(f"{_TOOL_ICONS[t.status]} {t.name}" for t in report.tools)
+    verdict = "passed" if report.verdict is AuditVerdict.READY_FOR_REVIEW else "failed"
+    return f"{verdict} ({tools})" if tools else verdict
+
+
+def render_status(record: TaskRecord) -> str:
+    spec, p = record.spec, record.progress
+    rows = [("Task", f"`{spec.id}`")]
+    if p.tier is not None:
+        why = f" — {'; '.join(p.route_reasons)}" if p.route_reasons else ""
+        rows.append(("Tier", f"{p.tier} ({p.model or 'unknown model'}){why}"))
+    rows.append(("Branch", f"`{spec.branch}`"))
+    if p.attempts:
+        rows.append(("Attempts", str(p.attempts)))
+    if p.audit is not None:
+        rows.append(("Audit", audit_line(p.audit)))
+    if p.review is not None:
+        rows.append(("Review", f"{p.review.action.value}: {_one_line(p.review.reason)}"))
+    if p.pr_number is not None:
+        rows.append(("Pull request", f"#{p.pr_number}"))
+    rows.append(("Cost", f"${p.cost_usd:.4f}"))
+    rows.append(("Duration", f"{record.duration_s:.0f} s"))
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    lines = [STATUS_MARKER, f"### Feature Crew · {_STATE_TITLES[p.state]}", "", "| | |",
+             "|---|---|", table]  # fmt: skip
+    if p.error and p.state is TaskState.FAILED:
+        lines += ["", f"**Why it stopped:** {_one_line(p.error)}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_pull_body(spec: TaskSpec, record: TaskRecord) -> str:
+    audit = record.progress.audit
+    parts = [
+        f"Closes #{spec.issue_number}",
+        "",
+        f"Written by Feature Crew for @{spec.requested_by} (task `{spec.id}`).",
+    ]
+    if audit is not None:
+        parts += ["", f"**Audit:** {audit_line(audit)}"]
+    return "\n".join(parts) + "\n"
+
+
+def render_review(verdict: ReviewVerdict) -> str:
+    lines = [f"**Verdict: {verdict.action.value}**", "", verdict.reason.strip()]
+    if verdict.feedback.strip():
+        lines += ["", verdict.feedback.strip()]
+    if verdict.checks:
+        checks = "\n".join(
+            f"- {'✅' if c.passed else '❌'} `{c.name}`{': ' + c.detail if c.detail else ''}"
+            for c in verdict.checks
+        )
+        lines += ["", "<details><summary>Checks</summary>", "", checks, "", "</details>"]
+    lines += ["", f"_Decided by {verdict.decided_by}._", review_marker(verdict.head_sha)]
+    return "\n".join(lines) + "\n"
+
+
+def render_audit_summary(report: AuditReport) -> tuple[str, str]:
+    """The audit check run's title and its Markdown summary (bounded by GitHub's 65 535)."""
+    title = f"Audit {audit_line(report)}"[:120]
+    sections = []
+    for tool in report.tools:
+        sections.append(f"### {_TOOL_ICONS[tool.status]} {tool.name}: {tool.status.value}")
+        if tool.output.strip() and tool.blocking:
+            sections.append(f"```\n{tool.output.strip()[-3000:]}\n```")
+    return title, "\n\n".join(sections)[:60000]
+
+
+def render_question(question: str) -> str:
+    return f"{ASK_MARKER}\n**Feature Crew has a question before it starts:**\n\n{question}\n"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,99 @@
+"""GitHub side effects of a task, each safe to repeat: look up first, then create or edit."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import PermanentGitHubError
+from pipeline.messages import STATUS_MARKER, render_pull_body, render_review, review_marker
+from pipeline.models import ReviewAction, ReviewVerdict, TaskRecord
+
+if TYPE_CHECKING:
+    from bot.github_repo import RepoClient
+
+log = logging.getLogger(__name__)
+
+
+def find_own_comment(gh: RepoClient, issue: int, marker: str, bot_login: str) -> int | None:
+    """Our comment is recognised by author and hidden marker, never by its visible text."""
+    for comment in gh.issue_comments(issue):
+        if (comment.get("user") or {}).get("login") == bot_login and marker in (
+            comment.get("body") or ""
+        ):
+            return int(comment["id"])
+    return None
+
+
+def upsert_status_comment(gh: RepoClient, record: TaskRecord, body: str, bot_login: str) -> int:
+    """Edit the issue's one status comment in place; create it only if there is none."""
+    issue = record.spec.issue_number
+    comment_id = record.progress.status_comment_id or find_own_comment(
+        gh, issue, STATUS_MARKER, bot_login
+    )
+    if comment_id is not None:
+        try:
+            gh.edit_comment(comment_id, body)
+            return comment_id
+        except PermanentGitHubError as err:
+            if err.status != 404:  # deleted by a human: post a new one
+                raise
+    return int(gh.comment_on_issue(issue, body)["id"])
+
+
+def ensure_pull_request(gh: RepoClient, record: TaskRecord) -> dict[str, Any]:
+    """At most one open PR per task branch, whatever is retried or redelivered."""
+    spec = record.spec
+    owner = spec.repo_full_name.split("/", 1)[0]
+    existing = gh.open_pull_for(owner, spec.branch)
+    if existing is not None:
+        return existing
+    try:
+        return gh.create_pull(
+            title=spec.issue_title,
+            head=spec.branch,
+            base=spec.default_branch,
+            body=render_pull_body(spec, record),
+        )
+    except PermanentGitHubError as err:
+        # Another run created it between our look-up and our POST.
+        if err.status == 422 and "already exists" in err.public:
+            found = gh.open_pull_for(owner, spec.branch)
+            if found is not None:
+                return found
+        raise
+
+
+def upsert_check_run(
+    gh: RepoClient, *, sha: str, name: str, title: str, summary: str,
+    conclusion: str | None = None, external_id: str = "",
+) -> int:  # fmt: skip
+    """One check run per name and head commit; `conclusion=None` leaves it in progress."""
+    fields: dict[str, Any] = {"output": {"title": title, "summary": summary or title}}
+    if conclusion is None:
+        fields["status"] = "in_progress"
+    else:
+        fields.update(status="completed", conclusion=conclusion)
+    existing = gh.check_runs(sha, name)
+    if existing:
+        return int(gh.update_check_run(int(existing[0]["id"]), **fields)["id"])
+    run = gh.create_check_run(name=name, head_sha=sha, external_id=external_id, **fields)
+    return int(run["id"])
+
+
+def post_review(gh: RepoClient, pr_number: int, verdict: ReviewVerdict, bot_login: str) -> None:
+    """A COMMENT review: GitHub refuses APPROVE/REQUEST_CHANGES from the PR's own author."""
+    marker = review_marker(verdict.head_sha)
+    for review in gh.reviews(pr_number):
+        if (review.get("user") or {}).get("login") == bot_login and marker in (
+            review.get("body") or ""
+        ):
+            log.info("review for %s already posted on #%s", verdict.head_sha, pr_number)
+            return
+    gh.review_pull(
+        pr_number, body=render_review(verdict), event="COMMENT", commit_id=verdict.head_sha
+    )
+
+
+def review_conclusion(verdict: ReviewVerdict) -> str:
+    return "success" if verdict.action is ReviewAction.APPROVE else "failure"

@@ -1,0 +1,211 @@
+"""The one place the stages are sequenced: a task's run, and its fresh-context review."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import guardrails
+from pipeline.audit import audit_feedback, run_audit
+from pipeline.editor import EditorTool
+from pipeline.generate import generate
+from pipeline.messages import AUDIT_CHECK, REVIEW_CHECK, render_audit_summary, render_question
+from pipeline.models import (
+    AuditVerdict,
+    DiffSummary,
+    GenerationOutcome,
+    TaskRecord,
+    TaskState,
+)
+from pipeline.prompts import generation_prompt, generation_system, repository_map, reviewer_prompt
+from pipeline.publish import (
+    ensure_pull_request,
+    post_review,
+    review_conclusion,
+    upsert_check_run,
+)
+from pipeline.review import ReviewInput, decide, run_checks
+from pipeline.reviewer_model import ask_reviewer
+from pipeline.router import route_task
+from pipeline.status import Reporter
+from pipeline.workspace import Worktree
+
+if TYPE_CHECKING:
+    from bot.github import GitHubApp
+    from bot.github_repo import RepoClient
+    from bot.queue import TaskQueue
+    from bot.settings import Settings
+    from bot.store import TaskStore
+    from pipeline.workspace import Workspace
+
+log = logging.getLogger(__name__)
+NEEDS_INFO_LABEL = "feature-crew:needs-info"
+S = TaskState
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    store: TaskStore
+    queue: TaskQueue
+    github: GitHubApp
+    workspace: Workspace
+
+    def repo(self, record: TaskRecord) -> RepoClient:
+        spec = record.spec
+        repository = {"full_name": spec.repo_full_name, "id": spec.repo_id}
+        return self.github.for_repo(spec.installation_id, repository)
+
+    def reporter(self, gh: RepoClient) -> Reporter:
+        return Reporter(self.store, gh, self.github.identity()["bot_login"])
+
+
+def run_task(task_id: str, deps: Deps) -> TaskState:
+    """Generate, audit (retrying with feedback), push, open the PR, queue the review."""
+    record = deps.store.require(task_id)
+    state = record.progress.state
+    if state in (S.MERGED, S.CANCELLED, S.FAILED, S.ASKING):
+        return state
+    if state in (S.REVIEWING, S.PR_OPEN) and record.progress.head_sha:
+        deps.queue.enqueue_review(task_id, record.progress.head_sha)  # a re-run: the PR exists
+        return state
+    gh = deps.repo(record)
+    report = deps.reporter(gh)
+    record = report.move(record, S.GENERATING, "routed", **_route(record, deps))
+    worktree = _prepare_worktree(record, gh, deps)
+    record = _generate_and_audit(record, worktree, report, deps)
+    if record.progress.state is not S.AUDITING:
+        return record.progress.state
+    return _publish(record, worktree, gh, report, deps)
+
+
+def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
+    spec = record.spec
+    labels = [f"feature-crew:tier-{spec.tier_override}"] if spec.tier_override else []
+    title, _, body = spec.spec.partition("\n\n")
+    route = route_task(title=title, body=body, labels=labels, triage=deps.settings.config.triage)
+    tier = deps.settings.config.tier(route.tier)
+    return {"tier": route.tier, "size": route.size.value, "route_reasons": route.reasons,
+            "model": tier.model}  # fmt: skip
+
+
+def _prepare_worktree(record: TaskRecord, gh: RepoClient, deps: Deps) -> Worktree:
+    spec, ws = record.spec, deps.workspace
+    ws.sync_mirror(spec.repo_id, spec.clone_url, gh.token())
+    return ws.prepare_worktree(spec.repo_id, spec.id, spec.branch, spec.default_branch)
+
+
+def _generate_and_audit(
+    record: TaskRecord, worktree: Worktree, report: Reporter, deps: Deps
+) -> TaskRecord:
+    """Up to max_attempts rounds of generate → audit; ends AUDITING (passed), ASKING or FAILED."""
+    config = deps.settings.config
+    tier = int(record.progress.tier or 2)
+    editor = EditorTool(worktree.path, config.review.protected_paths)
+    feedback: str | None = record.progress.feedback
+    for attempt in range(1, config.github.max_attempts + 1):
+        result = generate(
+            system=generation_system(tier),
+            prompt=generation_prompt(record.spec, repository_map(worktree.path), feedback),
+            tier=config.tier(tier),
+            editor=editor,
+            env=deps.settings.env,
+            price_for=config.price,
+        )
+        cost = record.progress.cost_usd + result.cost_usd
+        if result.outcome is GenerationOutcome.ASKED:
+            return _ask(record, result.final_text, report, cost)
+        changed = worktree.changed_files()
+        if not changed:
+            feedback = "You made no changes. Implement the issue with the edit tool."
+            record = report.update(record, attempts=attempt, cost_usd=cost, feedback=feedback)
+            continue
+        record = report.move(record, S.AUDITING, f"attempt {attempt}", attempts=attempt,
+                             cost_usd=cost)  # fmt: skip
+        audit = run_audit(worktree.path, changed, config.self_audit,
+                          cache_dir=deps.settings.env.home / "cache" / str(record.spec.repo_id))  # fmt: skip
+        record = report.update(record, audit=audit)
+        if audit.verdict is AuditVerdict.READY_FOR_REVIEW:
+            return record
+        feedback = audit_feedback(audit)
+        if attempt < config.github.max_attempts:
+            record = report.move(record, S.GENERATING, "audit failed; retrying with its report",
+                                 feedback=feedback)  # fmt: skip
+    return report.fail(record, f"no passing change after {config.github.max_attempts} attempts")
+
+
+def _ask(record: TaskRecord, text: str, report: Reporter, cost: float) -> TaskRecord:
+    question = text.strip()[len("[ASK]:") :].strip() or "Could you say more about what you need?"
+    report.gh.comment_on_issue(record.spec.issue_number, render_question(question))
+    report.gh.add_labels(record.spec.issue_number, [NEEDS_INFO_LABEL])
+    return report.move(record, S.ASKING, "the model asked a question", cost_usd=cost)
+
+
+def _publish(
+    record: TaskRecord, worktree: Worktree, gh: RepoClient, report: Reporter, deps: Deps
+) -> TaskState:
+    spec, ident = record.spec, deps.github.identity()
+    worktree.commit_all(
+        f"{spec.issue_title}\n\nCloses #{spec.issue_number}. Task {spec.id}.",
+        ident["bot_login"],
+        f"{ident['id']}+{ident['bot_login']}@users.noreply.github.com",
+        deps.settings.config.review.protected_paths,
+    )
+    diff = worktree.diff()
+    worktree.push(spec.clone_url, gh.token())  # a fresh token: generation may take long
+    deps.store.save_blob(spec.id, f"diff-{diff.head_sha}", diff.model_dump_json())
+    pull = ensure_pull_request(gh, record)
+    audit = record.progress.audit
+    if audit is not None:
+        title, summary = render_audit_summary(audit)
+        upsert_check_run(gh, sha=diff.head_sha, name=AUDIT_CHECK, title=title, summary=summary,
+                         conclusion="success", external_id=spec.id)  # fmt: skip
+    upsert_check_run(gh, sha=diff.head_sha, name=REVIEW_CHECK, title="Review queued",
+                     summary="The fresh-context reviewer is on its way.", external_id=spec.id)  # fmt: skip
+    record = report.move(record, S.REVIEWING, f"PR #{pull['number']} open",
+                         pr_number=int(pull["number"]), pr_url=pull.get("html_url"),
+                         head_sha=diff.head_sha)  # fmt: skip
+    deps.queue.enqueue_review(spec.id, diff.head_sha)
+    deps.workspace.remove_worktree(spec.repo_id, spec.id)
+    return record.progress.state
+
+
+def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
+    """The fresh-context reviewer: it reads only the spec, the diff and the audit report."""
+    record = deps.store.require(task_id)
+    progress = record.progress
+    if progress.state is not S.REVIEWING or progress.head_sha != head_sha:
+        log.info("review of %s@%s skipped: task is %s", task_id, head_sha[:8], progress.state)
+        return progress.state
+    raw = deps.store.load_blob(task_id, f"diff-{head_sha}")
+    if raw is None or progress.audit is None or progress.pr_number is None:
+        return deps.reporter(deps.repo(record)).fail(record, "review inputs missing").progress.state
+    inp = ReviewInput(spec=record.spec.spec, diff=DiffSummary.model_validate_json(raw),
+                      audit=progress.audit, tier=int(progress.tier or 2))  # fmt: skip
+    verdict = _review(inp, deps)
+    gh = deps.repo(record)
+    report = deps.reporter(gh)
+    post_review(gh, progress.pr_number, verdict, report.bot_login)
+    upsert_check_run(gh, sha=head_sha, name=REVIEW_CHECK, title=f"Verdict: {verdict.action.value}",
+                     summary=verdict.reason, conclusion=review_conclusion(verdict),
+                     external_id=task_id)  # fmt: skip
+    cost = progress.cost_usd + sum(u.cost_usd for u in verdict.usage)
+    record = report.move(record, S.PR_OPEN, f"reviewer: {verdict.action.value}",
+                         review=verdict, cost_usd=cost)  # fmt: skip
+    return record.progress.state
+
+
+def _review(inp: ReviewInput, deps: Deps) -> Any:
+    config = deps.settings.config.review
+    checks = run_checks(inp, config)
+    if not config.enabled or not all(c.passed for c in checks):
+        return decide(inp, config, checks, None, None)
+    verdict, usage = ask_reviewer(
+        system=guardrails.load("reviewer"),
+        prompt=reviewer_prompt(inp.spec, inp.diff, inp.audit),
+        review=config,
+        env=deps.settings.env,
+        price_for=deps.settings.config.price,
+    )
+    return decide(inp, config, checks, verdict, config.model if verdict else None, usage)

@@ -1,0 +1,39 @@
+"""State changes that also refresh the issue's status comment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pipeline.messages import render_status
+from pipeline.models import TaskRecord, TaskState
+from pipeline.publish import upsert_status_comment
+
+if TYPE_CHECKING:
+    from bot.github_repo import RepoClient
+    from bot.store import TaskStore
+
+
+@dataclass(frozen=True)
+class Reporter:
+    store: TaskStore
+    gh: RepoClient
+    bot_login: str
+
+    def move(self, record: TaskRecord, state: TaskState, note: str, **changes: Any) -> TaskRecord:
+        record = self.store.transition(record.id, state, note, **changes)
+        return self.refresh(record)
+
+    def update(self, record: TaskRecord, **changes: Any) -> TaskRecord:
+        return self.store.update(record.id, **changes)
+
+    def fail(self, record: TaskRecord, reason: str) -> TaskRecord:
+        return self.move(record, TaskState.FAILED, reason, error=reason)
+
+    def refresh(self, record: TaskRecord) -> TaskRecord:
+        comment_id = upsert_status_comment(
+            self.gh, record, render_status(record), self.bot_login
+        )
+        if comment_id != record.progress.status_comment_id:
+            record = self.store.update(record.id, status_comment_id=comment_id)
+        return record

@@ -1,0 +1,175 @@
+"""POST /webhooks, /health and /metrics over real HTTP, against a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from bot.app import create_app
+from bot.queue import EVENTS
+from bot.signature import signature_for
+from tests.doubles.server import ServerThread, free_port
+from tests.helpers import SECRET, example, settings_with, signed
+
+
+@pytest.fixture
+def web(
+    clean_env: None, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[httpx.Client]:
+    settings = settings_with(
+        monkeypatch,
+        {"REDIS_URL": redis_url, "GITHUB_WEBHOOK_SECRET": SECRET, "GITHUB_APP_ID": "1",
+         "GITHUB_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----"},
+        config="[server]\nmax_body_bytes = 65536\n",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    server = ServerThread(create_app(settings)).start()
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client
+    server.stop()
+
+
+def _events_queue(redis_client: redis.Redis) -> Queue:
+    return Queue(EVENTS, connection=redis_client, serializer=JSONSerializer)
+
+
+def test_signed_delivery_is_recorded_and_queued(
+    web: httpx.Client, redis_client: redis.Redis
+) -> None:
+    headers, body = signed("issues", example("issues/labeled"), delivery="d-1")
+    response = web.post("/webhooks", content=body, headers=headers)
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
+    assert redis_client.get("fc:delivery:d-1:payload") == body
+    assert _events_queue(redis_client).job_ids == ["event-d-1"]
+
+
+def test_redelivery_of_the_same_id_is_not_queued_twice(
+    web: httpx.Client, redis_client: redis.Redis
+) -> None:
+    headers, body = signed("issues", example("issues/labeled"), delivery="d-2")
+    first = web.post("/webhooks", content=body, headers=headers)
+    second = web.post("/webhooks", content=body, headers=headers)
+    assert (first.json()["status"], second.json()["status"]) == ("queued", "duplicate")
+    assert _events_queue(redis_client).count == 1
+    assert 3 * 86400 <= redis_client.ttl("fc:delivery:d-2") <= 4 * 86400
+
+
+def test_a_claim_left_by_a_crash_is_finished_by_the_redelivery(
+    web: httpx.Client, redis_client: redis.Redis
+) -> None:
+    redis_client.set("fc:delivery:d-3", '{"event": "issues", "action": "labeled", "state": "received"}')
+    headers, body = signed("issues", example("issues/labeled"), delivery="d-3")
+    response = web.post("/webhooks", content=body, headers=headers)
+    assert response.json()["status"] == "queued"
+    assert _events_queue(redis_client).job_ids == ["event-d-3"]
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda h: h.pop("X-Hub-Signature-256"),
+        lambda h: h.update({"X-Hub-Signature-256": "sha256=" + "0" * 64}),
+        lambda h: h.update({"X-Hub-Signature-256": h.pop("X-Hub-Signature-256").upper()}),
+        lambda h: h.update({"X-Hub-Signature-256": "sha1=abc"}),
+    ],
+    ids=["missing", "wrong", "mangled", "sha1-only"],
+)
+def test_bad_signatures_are_refused_with_401(
+    web: httpx.Client, redis_client: redis.Redis, mangle: object
+) -> None:
+    headers, body = signed("issues", example("issues/labeled"))
+    mangle(headers)  # type: ignore[operator]
+    response = web.post("/webhooks", content=body, headers=headers)
+    assert response.status_code == 401
+    assert _events_queue(redis_client).count == 0
+
+
+def test_a_signature_made_with_another_secret_is_refused(web: httpx.Client) -> None:
+    headers, body = signed("issues", example("issues/labeled"), secret="other")
+    assert web.post("/webhooks", content=body, headers=headers).status_code == 401
+
+
+def test_oversized_body_is_413_before_anything_else(web: httpx.Client) -> None:
+    body = b'{"x": "' + b"a" * 70000 + b'"}'
+    headers, _ = signed("issues", body)
+    assert web.post("/webhooks", content=body, headers=headers).status_code == 413
+
+
+def test_malformed_json_is_400(web: httpx.Client) -> None:
+    headers, body = signed("issues", b"{not json")
+    assert web.post("/webhooks", content=body, headers=headers).status_code == 400
+    headers, body = signed("issues", b"[1, 2]")
+    assert web.post("/webhooks", content=body, headers=headers).status_code == 400
+
+
+def test_missing_delivery_header_is_400(web: httpx.Client) -> None:
+    headers, body = signed("issues", example("issues/labeled"))
+    del headers["X-GitHub-Delivery"]
+    assert web.post("/webhooks", content=body, headers=headers).status_code == 400
+
+
+def test_events_without_a_handler_are_accepted_and_ignored(
+    web: httpx.Client, redis_client: redis.Redis
+) -> None:
+    headers, body = signed("ping", {"zen": "Keep it logically awesome.", "hook_id": 1})
+    response = web.post("/webhooks", content=body, headers=headers)
+    assert response.status_code == 202
+    assert response.json()["status"] == "ignored"
+    assert _events_queue(redis_client).count == 0
+
+
+def test_no_secret_configured_refuses_every_delivery(
+    clean_env: None, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_with(monkeypatch, {"REDIS_URL": redis_url})
+    with httpx.Client(base_url=(srv := ServerThread(create_app(settings)).start()).url) as c:
+        headers, body = signed("issues", example("issues/labeled"))
+        response = c.post("/webhooks", content=body, headers=headers)
+        unsigned = c.post("/webhooks", content=body, headers={"X-GitHub-Event": "issues"})
+        page = c.get("/")
+    srv.stop()
+    assert response.status_code == 503
+    assert unsigned.status_code == 503
+    assert "Setup needed" in page.text
+
+
+def test_redis_down_is_503_and_health_says_so(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = settings_with(monkeypatch, {"REDIS_URL": dead, "GITHUB_WEBHOOK_SECRET": SECRET})
+    srv = ServerThread(create_app(settings)).start()
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        headers, body = signed("issues", example("issues/labeled"))
+        assert c.post("/webhooks", content=body, headers=headers).status_code == 503
+        health = c.get("/health")
+    srv.stop()
+    assert health.status_code == 503
+    assert health.json()["status"] == "error"
+
+
+def test_health_reports_each_dependency(web: httpx.Client) -> None:
+    response = web.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["redis"] == "ok"
+    assert set(body["queues"]) == {"feature-crew-events", "feature-crew-reviews", "feature-crew-tasks"}
+
+
+def test_metrics_count_deliveries_by_outcome(web: httpx.Client) -> None:
+    headers, body = signed("issues", example("issues/labeled"))
+    web.post("/webhooks", content=body, headers=headers)
+    headers["X-Hub-Signature-256"] = signature_for(b"wrong", body)
+    web.post("/webhooks", content=body, headers=headers)
+    text = web.get("/metrics").text
+    assert 'feature_crew_webhook_deliveries_total{event="issues",outcome="queued"} 1.0' in text
+    assert 'outcome="refused"} 1.0' in text
+    assert "feature_crew_queue_depth" in text

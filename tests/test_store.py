@@ -1,0 +1,71 @@
+"""Task records in a real Redis: claims, the state machine, transitions with timestamps."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from bot.store import TaskStore
+from pipeline.errors import PermanentError
+from pipeline.models import TaskSpec, TaskState
+
+
+def _spec(task_id: str = "hello-7-abc", issue: int = 7) -> TaskSpec:
+    return TaskSpec(
+        id=task_id, installation_id=1, repo_full_name="octo/hello", repo_id=99,
+        clone_url="http://x/octo/hello.git", default_branch="main", issue_number=issue,
+        issue_title="Add greet", spec="Add greet()", slug="add-greet",
+        branch=f"feature-crew/issue-{issue}-add-greet", requested_by="alice",
+        delivery_id="d",
+    )  # fmt: skip
+
+
+def test_create_is_idempotent_and_one_live_task_holds_an_issue(redis_client: redis.Redis) -> None:
+    store = TaskStore(redis_client)
+    assert store.create(_spec()).created
+    assert store.create(_spec()).created  # the same task again: a re-run, not a conflict
+    other = store.create(_spec("hello-7-def"))
+    assert other.busy and other.task_id == "hello-7-abc"
+    assert store.get("hello-7-def") is None
+
+
+def test_a_finished_task_frees_the_issue(redis_client: redis.Redis) -> None:
+    store = TaskStore(redis_client)
+    store.create(_spec())
+    store.transition("hello-7-abc", TaskState.FAILED, "boom", error="boom")
+    assert store.create(_spec("hello-7-def")).created
+    assert store.active_task_for_issue(99, 7) == "hello-7-def"
+
+
+def test_transitions_are_recorded_with_timestamps_in_order(redis_client: redis.Redis) -> None:
+    store = TaskStore(redis_client)
+    store.create(_spec())
+    for state in (TaskState.GENERATING, TaskState.AUDITING, TaskState.REVIEWING,
+                  TaskState.PR_OPEN):  # fmt: skip
+        store.transition("hello-7-abc", state, f"to {state}")
+    record = store.require("hello-7-abc")
+    states = [t.state for t in record.transitions]
+    assert states == ["queued", "generating", "auditing", "reviewing", "pr_open"]
+    times = [t.at for t in record.transitions]
+    assert times == sorted(times)
+    assert record.progress.state is TaskState.PR_OPEN
+
+
+def test_illegal_transitions_are_refused(redis_client: redis.Redis) -> None:
+    store = TaskStore(redis_client)
+    store.create(_spec())
+    with pytest.raises(PermanentError):
+        store.transition("hello-7-abc", TaskState.PR_OPEN)
+    store.transition("hello-7-abc", TaskState.FAILED)
+    with pytest.raises(PermanentError):
+        store.transition("hello-7-abc", TaskState.GENERATING)
+
+
+def test_update_keeps_state_and_recent_lists_newest_first(redis_client: redis.Redis) -> None:
+    store = TaskStore(redis_client)
+    store.create(_spec("a-1-x", issue=1))
+    store.create(_spec("a-2-x", issue=2).model_copy(update={"created_at": 2e9}))
+    store.update("a-1-x", cost_usd=0.25, attempts=1)
+    record = store.require("a-1-x")
+    assert (record.progress.cost_usd, record.progress.state) == (0.25, TaskState.QUEUED)
+    assert [r.id for r in store.recent(5)] == ["a-2-x", "a-1-x"]

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
-from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
+from githubkit.cache import MemCacheStrategy
+from githubkit.exception import GitHubException, RequestFailed
 from redis import Redis
 
 from bot.store import redis_key
@@ -42,6 +43,8 @@ def _client(auth: Any, base_url: str) -> GitHub[Any]:
         base_url=base_url,
         auto_retry=False,
         http_cache=False,
+        # githubkit's default cache is process-wide and keyed by app id: keep JWTs per client.
+        cache_strategy=MemCacheStrategy(),
         timeout=30.0,
         user_agent="feature-crew",
         rest_api_validate_body=False,
@@ -74,6 +77,25 @@ def _retry_after(err: RequestFailed) -> float | None:
     return 60.0 if status == 429 else None
 
 
+def _classify(
+    err: GitHubException, method: str, path: str
+) -> tuple[TransientGitHubError, bool]:
+    """A transient failure and whether repeating the request is safe; permanent ones raise."""
+    if not isinstance(err, RequestFailed):
+        # The request may or may not have reached GitHub: only idempotent calls are repeated.
+        name = type(getattr(err, "exc", err)).__name__
+        failure = TransientGitHubError(0, f"network error: {name}", method=method, path=path)
+        return failure, method in _IDEMPOTENT
+    status = err.response.status_code
+    wait = _retry_after(err)
+    if wait is None and status < 500:
+        raise PermanentGitHubError(status, _message(err), method=method, path=path) from None
+    failure = TransientGitHubError(status, _message(err), method=method, path=path,
+                                   retry_after=wait)  # fmt: skip
+    # A rate-limited request was not processed, so even a POST may be sent again.
+    return failure, wait is not None or method in _IDEMPOTENT
+
+
 class GitHubApp:
     """App-level calls (JWT) and per-repository clients with scoped installation tokens."""
 
@@ -90,27 +112,14 @@ class GitHubApp:
         headers = {"X-GitHub-Api-Version": API_VERSION, "Accept": "application/vnd.github+json"}
         for attempt in range(retries):
             try:
-                response = client.request(method, path, headers=headers, **kw)
-            except RequestFailed as err:
-                status = err.response.status_code
-                wait = _retry_after(err)
-                if wait is None and status < 500:
-                    raise PermanentGitHubError(
-                        status, _message(err), method=method, path=path
-                    ) from None
-                transient = TransientGitHubError(
-                    status, _message(err), method=method, path=path, retry_after=wait
-                )
-                safe = wait is not None or method in _IDEMPOTENT
-            except (RequestTimeout, GitHubException) as err:
-                transient = TransientGitHubError(0, f"network error: {type(err).__name__}",
-                                                 method=method, path=path)  # fmt: skip
-                safe = method in _IDEMPOTENT
-                wait = None
+                return client.request(method, path, headers=headers, **kw)
+            except GitHubException as err:
+                failure, safe = _classify(err, method, path)
+            wait = failure.retry_after
             delay = wait if wait is not None else 0.5 * 2**attempt
             if not safe or attempt == retries - 1 or delay > MAX_INLINE_WAIT_S:
-                raise transient
-            log.warning("%s; retrying in %.1fs", transient, delay)
+                raise failure
+            log.warning("%s; retrying in %.1fs", failure, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")
 

@@ -1,0 +1,99 @@
+"""The fresh-context reviewer model: one question, answered through the submit_verdict tool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from bot.config import Price, ReviewConfig
+from bot.settings import EnvSettings
+from pipeline.models import ModelVerdict, Usage
+from pipeline.providers import ChatSetup, Reply, ToolOutput, ToolSpec, open_chat
+
+SUBMIT_VERDICT_TOOL = "submit_verdict"
+
+VERDICT_TOOL = ToolSpec(
+    name=SUBMIT_VERDICT_TOOL,
+    description=(
+        "Submit your verdict on the pull request. Call it exactly once: `action` approve or "
+        "reject, `reason` in one or two sentences, `feedback` with concrete changes to make."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "enum": ["approve", "reject"]},
+            "reason": {"type": "string", "description": "why, in one or two sentences"},
+            "feedback": {"type": "string", "description": "what to change, if anything"},
+        },
+        "required": ["action", "reason"],
+        "additionalProperties": False,
+    },
+)
+
+NUDGE = (
+    f"Reply by calling the `{SUBMIT_VERDICT_TOOL}` tool with `action` (approve or reject), "
+    "`reason` and `feedback`. Do not answer in plain text."
+)
+
+
+def ask_reviewer(
+    *,
+    system: str,
+    prompt: str,
+    review: ReviewConfig,
+    env: EnvSettings,
+    price_for: Callable[[str], Price | None],
+) -> tuple[ModelVerdict | None, tuple[Usage, ...]]:
+    """The reviewer's verdict, or None when it would not give a valid one after one nudge."""
+    chat = open_chat(
+        ChatSetup(
+            provider=review.provider,
+            model=review.model,
+            base_url=review.base_url,
+            max_tokens=review.max_tokens,
+            timeout_s=review.timeout_s,
+            system=system,
+            prompt=prompt,
+            tools=(VERDICT_TOOL,),
+            price_for=price_for,
+        ),
+        env,
+    )
+    usage: list[Usage] = []
+    # Forced tool use is refused by current models, so a plain-text reply gets one nudge.
+    for attempt in range(2):
+        reply = chat.send()
+        usage.append(reply.usage)
+        verdict, problems = _verdict_from(reply)
+        if verdict is not None or attempt == 1:
+            return verdict, tuple(usage)
+        if reply.calls:
+            chat.add_tool_outputs(problems)
+        else:
+            chat.add_user_text(NUDGE)
+    return None, tuple(usage)
+
+
+def _verdict_from(reply: Reply) -> tuple[ModelVerdict | None, list[ToolOutput]]:
+    """The first valid verdict in the reply, else one error output per call to send back."""
+    problems: list[ToolOutput] = []
+    for call in reply.calls:
+        if call.name != SUBMIT_VERDICT_TOOL:
+            problem = f"there is no tool {call.name!r}; {NUDGE}"
+        elif call.input is None:
+            problem = f"{call.problem}; {NUDGE}"
+        else:
+            try:
+                return ModelVerdict.model_validate(dict(call.input)), []
+            except ValidationError as err:
+                problem = _describe(err)
+        problems.append(ToolOutput(call.id, f"Error: {problem}", is_error=True))
+    return None, problems
+
+
+def _describe(err: ValidationError) -> str:
+    fields = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in err.errors()
+    )
+    return f"the verdict is invalid ({fields}). Call {SUBMIT_VERDICT_TOOL} again."

@@ -1,0 +1,244 @@
+"""The self-audit against real tools on small temporary projects."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.config import SelfAuditConfig
+from pipeline.audit import AUDIT_TOOLS, audit_feedback, run_audit, validate_tool_names
+from pipeline.models import AuditReport, AuditVerdict, ToolStatus
+
+CLEAN = 'def greet(name: str) -> str:\n    return f"Hello, {name}"\n'
+CLEAN_TEST = (
+    "from app import greet\n\n\ndef test_greet() -> None:\n    assert greet('a') == 'Hello, a'\n"
+)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy/ruff cache for the module: a cold mypy run costs seconds, a warm one little."""
+    return tmp_path_factory.mktemp("audit-cache")
+
+
+def project(root: Path, files: dict[str, str]) -> list[str]:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return list(files)
+
+
+def audit(
+    root: Path, changed: list[str], cache_dir: Path, *tools: str, timeout_s: float = 120
+) -> AuditReport:
+    config = SelfAuditConfig(tools=tools, timeout_s=timeout_s)
+    return run_audit(root, changed, config, cache_dir=cache_dir)
+
+
+def statuses(report: AuditReport) -> dict[str, ToolStatus]:
+    return {t.name: t.status for t in report.tools}
+
+
+def test_a_clean_project_passes_every_default_tool(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": CLEAN, "test_app.py": CLEAN_TEST})
+    report = audit(tmp_path, changed, cache_dir, "compile", "ruff", "mypy", "pytest")
+
+    assert statuses(report) == dict.fromkeys(["compile", "ruff", "mypy", "pytest"], "passed")
+    assert report.verdict is AuditVerdict.READY_FOR_REVIEW
+    assert report.files_checked == ("app.py", "test_app.py")
+    assert report.duration_s >= sum(t.duration_s for t in report.tools) * 0.9
+    assert audit_feedback(report) == ""
+
+
+def test_the_worktree_is_left_without_caches_or_bytecode(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": CLEAN, "test_app.py": CLEAN_TEST})
+    audit(tmp_path, changed, cache_dir, "compile", "ruff", "mypy", "pytest")
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py", "test_app.py"]
+
+
+def test_without_a_cache_dir_nothing_is_written_into_the_worktree(tmp_path: Path) -> None:
+    changed = project(tmp_path, {"app.py": CLEAN})
+    config = SelfAuditConfig(tools=("compile", "ruff"))
+    report = run_audit(tmp_path, changed, config)
+
+    assert report.verdict is AuditVerdict.READY_FOR_REVIEW
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py"]
+
+
+def test_a_syntax_error_fails_compile(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": "def broken(:\n    pass\n"})
+    report = audit(tmp_path, changed, cache_dir, "compile")
+
+    assert statuses(report) == {"compile": ToolStatus.FAILED}
+    assert report.verdict is AuditVerdict.NEEDS_RETRY
+    assert "SyntaxError" in report.tools[0].output
+    assert "app.py" in audit_feedback(report)
+
+
+def test_an_unused_import_fails_ruff(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": "import os\n\n" + CLEAN})
+    report = audit(tmp_path, changed, cache_dir, "ruff")
+
+    assert statuses(report) == {"ruff": ToolStatus.FAILED}
+    assert "F401" in report.tools[0].output
+    feedback = audit_feedback(report)
+    assert "### ruff: failed (exit 1)" in feedback
+    assert "F401" in feedback
+
+
+def test_a_type_error_fails_mypy(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": 'count: int = "three"\n'})
+    report = audit(tmp_path, changed, cache_dir, "mypy")
+
+    assert statuses(report) == {"mypy": ToolStatus.FAILED}
+    assert "Incompatible types" in report.tools[0].output
+
+
+def test_a_failing_test_fails_pytest(tmp_path: Path, cache_dir: Path) -> None:
+    failing = "def test_sum() -> None:\n    assert 1 + 1 == 3\n"
+    changed = project(tmp_path, {"test_sum.py": failing})
+    report = audit(tmp_path, changed, cache_dir, "pytest")
+
+    assert statuses(report) == {"pytest": ToolStatus.FAILED}
+    assert report.tools[0].exit_code == 1
+    assert "1 failed" in report.tools[0].output
+
+
+def test_no_tests_collected_is_skipped_not_failed(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": CLEAN})
+    report = audit(tmp_path, changed, cache_dir, "pytest")
+
+    assert statuses(report) == {"pytest": ToolStatus.SKIPPED}
+    assert report.tools[0].exit_code == 5
+    assert report.verdict is AuditVerdict.READY_FOR_REVIEW
+
+
+def test_no_changed_python_files_skips_the_file_tools(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"README.md": "# hi\n"})
+    report = audit(tmp_path, [*changed, "gone.py"], cache_dir, "compile", "ruff", "mypy")
+
+    assert set(statuses(report).values()) == {ToolStatus.SKIPPED}
+    assert report.files_checked == ()
+    assert report.verdict is AuditVerdict.READY_FOR_REVIEW
+
+
+def test_deleted_files_are_not_checked(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": CLEAN})
+    report = audit(tmp_path, [*changed, "removed.py"], cache_dir, "compile")
+
+    assert statuses(report) == {"compile": ToolStatus.PASSED}
+    assert report.files_checked == ("app.py",)
+
+
+def test_a_hanging_tool_is_killed_with_its_children(tmp_path: Path, cache_dir: Path) -> None:
+    hang = (
+        "import subprocess, sys, time\n\n"
+        "def test_hang() -> None:\n"
+        "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "    open('child.pid', 'w').write(str(child.pid))\n"
+        "    time.sleep(60)\n"
+    )
+    changed = project(tmp_path, {"test_hang.py": hang})
+    started = time.monotonic()
+    report = audit(tmp_path, changed, cache_dir, "pytest", timeout_s=2)
+
+    assert time.monotonic() - started < 10
+    assert statuses(report) == {"pytest": ToolStatus.TIMED_OUT}
+    assert report.tools[0].exit_code is None
+    assert report.verdict is AuditVerdict.NEEDS_RETRY
+    assert "timed out" in audit_feedback(report)
+    child = int((tmp_path / "child.pid").read_text())
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    # A killed grandchild may linger as a zombie until init reaps it; that is not alive.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False
+        if state in ("Z", "X"):
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_the_tools_do_not_see_the_workers_secrets(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s3cret-value")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-not-for-generated-code")
+    monkeypatch.setenv("REDIS_URL", "redis://example:6379/0")
+    probe = (
+        "import os\n\n"
+        "def test_environment_is_scrubbed() -> None:\n"
+        "    assert 'GITHUB_WEBHOOK_SECRET' not in os.environ\n"
+        "    assert 'ANTHROPIC_API_KEY' not in os.environ\n"
+        "    assert 'REDIS_URL' not in os.environ\n"
+        "    assert os.environ['PYTHONHASHSEED'] == '0'\n"
+        f"    assert os.environ['HOME'] != {str(Path.home())!r}\n"
+        "    print(sorted(os.environ))\n"
+    )
+    changed = project(tmp_path, {"test_env.py": probe})
+    report = audit(tmp_path, changed, cache_dir, "pytest")
+
+    assert statuses(report) == {"pytest": ToolStatus.PASSED}, report.tools[0].output
+    assert "s3cret-value" not in report.model_dump_json()
+
+
+def test_a_tool_that_is_not_installed_is_unavailable(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": CLEAN})
+    report = audit(tmp_path, changed, cache_dir, "compile", "bandit")
+
+    if importlib.util.find_spec("bandit") is None:
+        assert statuses(report) == {"compile": "passed", "bandit": "unavailable"}
+    else:
+        assert statuses(report)["bandit"] in (ToolStatus.PASSED, ToolStatus.FAILED)
+    assert report.verdict is AuditVerdict.READY_FOR_REVIEW
+
+
+def test_a_missing_module_is_unavailable_whatever_the_tool(tmp_path: Path) -> None:
+    # An interpreter without ruff installed: -I keeps the worker's site-packages out.
+    isolated = tmp_path / "bare-python"
+    isolated.write_text('#!/bin/sh\nexec python3 -I -S "$@"\n')
+    isolated.chmod(0o755)
+    changed = project(tmp_path / "repo", {"app.py": CLEAN})
+    config = SelfAuditConfig(tools=("ruff",))
+    report = run_audit(tmp_path / "repo", changed, config, python=str(isolated))
+
+    assert statuses(report) == {"ruff": ToolStatus.UNAVAILABLE}
+    assert report.verdict is AuditVerdict.READY_FOR_REVIEW
+
+
+def test_the_report_round_trips_through_json(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": "import os\n"})
+    report = audit(tmp_path, changed, cache_dir, "compile", "ruff", "pytest")
+
+    again = AuditReport.model_validate_json(report.model_dump_json())
+    assert again == report
+    assert json.loads(report.model_dump_json())["verdict"] == "needs_retry"
+
+
+def test_unknown_tool_names_are_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'pylint'"):
+        validate_tool_names(["ruff", "pylint"])
+    with pytest.raises(ValueError, match="'flake9'"):
+        run_audit(tmp_path, [], SelfAuditConfig(tools=("flake9",)))
+    assert validate_tool_names(AUDIT_TOOLS) == tuple(AUDIT_TOOLS)
+
+
+def test_feedback_keeps_tool_output_inside_its_fence(tmp_path: Path, cache_dir: Path) -> None:
+    failing = 'def test_fence() -> None:\n    print("```")\n    assert False\n'
+    changed = project(tmp_path, {"test_fence.py": failing})
+    report = audit(tmp_path, changed, cache_dir, "pytest")
+
+    feedback = audit_feedback(report)
+    assert "````text" in feedback

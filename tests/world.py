@@ -1,0 +1,100 @@
+"""A whole world for end-to-end tests: GitHub double, model doubles, the web app, a worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
+
+from bot import jobs
+from bot.app import create_app
+from bot.queue import ALL_QUEUES, rq_redis
+from bot.settings import Settings
+from bot.store import TaskStore
+from tests.doubles.github import GitHubDouble
+from tests.doubles.models import AnthropicDouble, OpenAIDouble
+from tests.doubles.server import ServerThread
+from tests.helpers import SECRET, settings_with
+
+REPO = "octo-org/hello"
+FILES = {
+    "hello.py": 'def hello() -> str:\n    return "hello"\n',
+    "tests/test_hello.py": "from hello import hello\n\n\ndef test_hello() -> None:\n"
+    '    assert hello() == "hello"\n',
+    "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
+}
+
+
+@dataclass
+class World:
+    github: GitHubDouble
+    anthropic: AnthropicDouble
+    openai: OpenAIDouble
+    settings: Settings
+    web: ServerThread
+    redis_url: str
+
+    @property
+    def store(self) -> TaskStore:
+        return TaskStore(rq_redis(self.redis_url))
+
+    def work(self, rounds: int = 10) -> None:
+        """Run the worker in burst mode until no job and no webhook is left in flight."""
+        redis = rq_redis(self.redis_url)
+        queues = [Queue(q, connection=redis, serializer=JSONSerializer) for q in ALL_QUEUES]
+        for _ in range(rounds):
+            self.github.wait_for_deliveries(timeout=10)
+            if not any(q.count for q in queues):
+                time.sleep(0.2)
+                self.github.wait_for_deliveries(timeout=10)
+                if not any(q.count for q in queues):
+                    return
+            SimpleWorker(queues, connection=redis, serializer=JSONSerializer).work(burst=True)
+        raise AssertionError("queues never drained")
+
+    def issue(self, title: str, body: str = "", labels: list[str] | None = None) -> int:
+        return self.github.add_issue(REPO, title=title, body=body, user="alice", labels=labels)
+
+    def label(self, number: int, sender: str = "alice", label: str = "feature-crew") -> Any:
+        return self.github.label_issue(REPO, number, label, sender=sender)
+
+
+def build_world(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, config: str = ""
+) -> Iterator[World]:
+    github = GitHubDouble(tmp_path / "github", app_slug="feature-crew-test", app_id=4242)
+    github.start()
+    installation = github.add_installation(account="octo-org")
+    github.add_repo("octo-org", "hello", files=FILES, installation_id=installation)
+    github.add_user("alice", permission_on={REPO: "write"})
+    github.add_user("mallory", permission_on={REPO: "read"})
+    anthropic, openai = AnthropicDouble().start(), OpenAIDouble().start()
+    env = {
+        "REDIS_URL": redis_url,
+        "GITHUB_APP_ID": str(github.app_id),
+        "GITHUB_PRIVATE_KEY": github.private_key_pem,
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_API_URL": github.api_url,
+        "ANTHROPIC_API_KEY": "test-anthropic-key",
+        "ANTHROPIC_BASE_URL": anthropic.base_url,
+        "OPENAI_API_KEY": "test-openai-key",
+        "OPENAI_BASE_URL": openai.base_url,
+        "FEATURE_CREW_HOME": str(tmp_path / "home"),
+    }
+    settings = settings_with(monkeypatch, env, config=config, tmp_path=tmp_path)
+    jobs.configure(settings)
+    web = ServerThread(create_app(settings)).start()
+    github.set_webhook(f"{web.url}/webhooks", SECRET)
+    try:
+        yield World(github, anthropic, openai, settings, web, redis_url)
+    finally:
+        web.stop()
+        anthropic.stop()
+        openai.stop()
+        github.stop()

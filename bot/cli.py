@@ -87,8 +87,13 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
     from bot.telemetry import init_sentry
 
     init_sentry(settings, process="web")
-    uvicorn.run(create_app(settings), host="0.0.0.0", port=settings.env.port,  # noqa: S104
-                proxy_headers=True, log_level="info")  # fmt: skip
+    uvicorn.run(
+        create_app(settings),
+        host="0.0.0.0",  # noqa: S104 - the contract: listen on all interfaces
+        port=settings.env.port,
+        proxy_headers=True,
+        log_level="info",
+    )
     return 0
 
 
@@ -127,10 +132,16 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 def _brief(record: Any) -> dict[str, Any]:
     p = record.progress
-    return {"id": record.id, "repo": record.spec.repo_full_name,
-            "issue": record.spec.issue_number, "state": p.state.value, "tier": p.tier,
-            "cost_usd": round(p.cost_usd, 6), "duration_s": round(record.duration_s, 1),
-            "pr": p.pr_url}  # fmt: skip
+    return {
+        "id": record.id,
+        "repo": record.spec.repo_full_name,
+        "issue": record.spec.issue_number,
+        "state": p.state.value,
+        "tier": p.tier,
+        "cost_usd": round(p.cost_usd, 6),
+        "duration_s": round(record.duration_s, 1),
+        "pr": p.pr_url,
+    }
 
 
 def _history(settings: Settings, args: argparse.Namespace) -> int:
@@ -155,7 +166,9 @@ def _metrics(settings: Settings, args: argparse.Namespace) -> int:
     }
     if args.metric:
         key = {"success_rate": "success_rate", "cost": "cost_usd", "latency": "median_latency_s"}
-        data["tiers"] = {t: {key[args.metric]: v[key[args.metric]]} for t, v in data["tiers"].items()}
+        data["tiers"] = {
+            t: {key[args.metric]: v[key[args.metric]]} for t, v in data["tiers"].items()
+        }
     return _emit(data, args.json, metrics_view)
 
 
@@ -178,8 +191,14 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {args.payload}: {err}") from None
     store, queue = _store(settings)
     delivery_id = f"replay-{uuid.uuid4()}"
-    outcome = record_and_queue(store.redis, queue, delivery_id=delivery_id, event=args.event,
-                               action=str(payload.get("action") or ""), body=body)  # fmt: skip
+    outcome = record_and_queue(
+        store.redis,
+        queue,
+        delivery_id=delivery_id,
+        event=args.event,
+        action=str(payload.get("action") or ""),
+        body=body,
+    )
     print(f"{delivery_id} {outcome.value}")
     return 0
 
@@ -189,7 +208,13 @@ def _not_yet(settings: Settings, args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
-    "web": _web, "worker": _worker, "enqueue": _not_yet, "status": _status,
-    "history": _history, "metrics": _metrics, "config": _config, "replay": _replay,
+    "web": _web,
+    "worker": _worker,
+    "enqueue": _not_yet,
+    "status": _status,
+    "history": _history,
+    "metrics": _metrics,
+    "config": _config,
+    "replay": _replay,
     "redeliver": _not_yet,
-}  # fmt: skip
+}

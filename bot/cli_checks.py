@@ -14,8 +14,12 @@ def check_setup(settings: Settings) -> None:
     if settings.env.github_app_id is None or settings.private_key is None:
         print("github: no App credentials (GITHUB_APP_ID, GITHUB_PRIVATE_KEY[_PATH])")
         return
-    app = GitHubApp(app_id=settings.env.github_app_id, private_key=settings.private_key,
-                    api_url=settings.api_url, redis=redis)  # fmt: skip
+    app = GitHubApp(
+        app_id=settings.env.github_app_id,
+        private_key=settings.private_key,
+        api_url=settings.api_url,
+        redis=redis,
+    )
     ident = app.identity()
     print(f"github: ok, App {ident['slug']} ({ident['bot_login']})")
     if settings.webhook_secret is None:

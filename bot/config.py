@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -61,8 +61,11 @@ class ReviewConfig(Section):
     timeout_s: float = Field(default=120.0, gt=0)
 
 
+AuditToolName = Literal["compile", "ruff", "mypy", "pytest", "bandit"]
+
+
 class SelfAuditConfig(Section):
-    tools: tuple[str, ...] = ("compile", "ruff", "mypy", "pytest")
+    tools: tuple[AuditToolName, ...] = ("compile", "ruff", "mypy", "pytest")
     pytest_args: tuple[str, ...] = ("-q", "--tb=short")
     ruff_args: tuple[str, ...] = ("check",)
     mypy_args: tuple[str, ...] = ("--ignore-missing-imports",)
@@ -75,8 +78,15 @@ class TriageConfig(Section):
     m_threshold: int = 500
     l_threshold: int = 2000
     high_risk_keywords: tuple[str, ...] = (
-        "auth", "payment", "secret", "security", "crypto", "delete", "drop", "admin",
-    )  # fmt: skip
+        "auth",
+        "payment",
+        "secret",
+        "security",
+        "crypto",
+        "delete",
+        "drop",
+        "admin",
+    )
     low_risk_keywords: tuple[str, ...] = ("docs", "log", "format", "typo", "rename", "comment")
 
 

@@ -49,9 +49,15 @@ def _row(record: TaskRecord) -> str:
     p, s = record.progress, record.spec
     pr = f'<a href="{escape(p.pr_url)}">#{p.pr_number}</a>' if p.pr_url else ""
     cells = (
-        escape(s.id), escape(s.repo_full_name), f"#{s.issue_number}", escape(p.state.value),
-        str(p.tier or ""), f"${p.cost_usd:.4f}", f"{record.duration_s:.0f}s", pr,
-    )  # fmt: skip
+        escape(s.id),
+        escape(s.repo_full_name),
+        f"#{s.issue_number}",
+        escape(p.state.value),
+        str(p.tier or ""),
+        f"${p.cost_usd:.4f}",
+        f"{record.duration_s:.0f}s",
+        pr,
+    )
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
@@ -78,9 +84,9 @@ async def show_dashboard(request: Request) -> Response:
         return HTMLResponse(_PAGE.format(body=_SETUP.format(missing=_missing(rt))))
     records = rt.store.recent(50)
     head = "".join(
-        f"<th>{h}</th>" for h in ("Task", "Repository", "Issue", "State", "Tier", "Cost",
-                                  "Duration", "PR")
-    )  # fmt: skip
+        f"<th>{h}</th>"
+        for h in ("Task", "Repository", "Issue", "State", "Tier", "Cost", "Duration", "PR")
+    )
     rows = "".join(_row(r) for r in records) or '<tr><td colspan="8">No tasks yet.</td></tr>'
     return HTMLResponse(_PAGE.format(body=f"<table><tr>{head}</tr>{rows}</table>"))
 
@@ -97,7 +103,11 @@ async def log_in(request: Request) -> Response:
         return HTMLResponse(_PAGE.format(body=body), status_code=401)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
-        _COOKIE, _digest(given), httponly=True, samesite="strict",
-        secure=request.url.scheme == "https", max_age=12 * 3600,
-    )  # fmt: skip
+        _COOKIE,
+        _digest(given),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=12 * 3600,
+    )
     return response

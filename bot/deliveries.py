@@ -31,7 +31,9 @@ def record_and_queue(
     """
     meta_key = redis_key("delivery", delivery_id)
     meta = {"event": event, "action": action, "received_at": time.time()}
-    claimed = redis.set(meta_key, json.dumps({**meta, "state": "received"}), nx=True, ex=DELIVERY_TTL_S)
+    claimed = redis.set(
+        meta_key, json.dumps({**meta, "state": "received"}), nx=True, ex=DELIVERY_TTL_S
+    )
     if not claimed and _state(redis, meta_key) == "queued":
         return Recorded.DUPLICATE
     pipe = redis.pipeline(transaction=True)

@@ -77,9 +77,7 @@ def _retry_after(err: RequestFailed) -> float | None:
     return 60.0 if status == 429 else None
 
 
-def _classify(
-    err: GitHubException, method: str, path: str
-) -> tuple[TransientGitHubError, bool]:
+def _classify(err: GitHubException, method: str, path: str) -> tuple[TransientGitHubError, bool]:
     """A transient failure and whether repeating the request is safe; permanent ones raise."""
     if not isinstance(err, RequestFailed):
         # The request may or may not have reached GitHub: only idempotent calls are repeated.
@@ -90,8 +88,9 @@ def _classify(
     wait = _retry_after(err)
     if wait is None and status < 500:
         raise PermanentGitHubError(status, _message(err), method=method, path=path) from None
-    failure = TransientGitHubError(status, _message(err), method=method, path=path,
-                                   retry_after=wait)  # fmt: skip
+    failure = TransientGitHubError(
+        status, _message(err), method=method, path=path, retry_after=wait
+    )
     # A rate-limited request was not processed, so even a POST may be sent again.
     return failure, wait is not None or method in _IDEMPOTENT
 
@@ -138,8 +137,8 @@ class GitHubApp:
         """A token scoped to one repository, minted on demand and shared through Redis."""
         key = redis_key("token", installation_id, repo_name)
         cached = self.redis.get(key)
-        if cached is not None:
-            return bytes(cached).decode()
+        if isinstance(cached, bytes):
+            return cached.decode()
         body = {"repositories": [repo_name], "permissions": TOKEN_PERMISSIONS}
         data = self.call(
             self._app, "POST", f"/app/installations/{installation_id}/access_tokens", json=body

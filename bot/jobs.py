@@ -46,11 +46,19 @@ def _deps(redis: Redis) -> run.Deps:
     settings = _current_settings()
     if settings.env.github_app_id is None or settings.private_key is None:
         raise PermanentError("GitHub App credentials missing", public="App not configured")
-    github = GitHubApp(app_id=settings.env.github_app_id, private_key=settings.private_key,
-                       api_url=settings.api_url, redis=redis)  # fmt: skip
-    return run.Deps(settings=settings, store=TaskStore(redis),
-                    queue=TaskQueue(redis, settings.config.worker), github=github,
-                    workspace=Workspace(settings.env.home))  # fmt: skip
+    github = GitHubApp(
+        app_id=settings.env.github_app_id,
+        private_key=settings.private_key,
+        api_url=settings.api_url,
+        redis=redis,
+    )
+    return run.Deps(
+        settings=settings,
+        store=TaskStore(redis),
+        queue=TaskQueue(redis, settings.config.worker),
+        github=github,
+        workspace=Workspace(settings.env.home),
+    )
 
 
 def _with_deps(work: Callable[[run.Deps], T]) -> T:
@@ -68,8 +76,13 @@ def handle_delivery(delivery_id: str) -> str:
         if found is None:
             return "expired: delivery payload no longer stored"
         event, body = found
-        ctx = HandlerContext(settings=deps.settings, github=deps.github, store=deps.store,
-                             queue=deps.queue, delivery_id=delivery_id)  # fmt: skip
+        ctx = HandlerContext(
+            settings=deps.settings,
+            github=deps.github,
+            store=deps.store,
+            queue=deps.queue,
+            delivery_id=delivery_id,
+        )
         outcome = dispatch(event, json.loads(body), ctx)
         log.info("delivery %s: %s (%s)", delivery_id, outcome.action, outcome.reason)
         return f"{outcome.action}: {outcome.reason}"
@@ -122,7 +135,7 @@ def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) 
     if job.retries_left not in (0, None):
         return
     args = list(job.args or ())
-    if job.func_name.endswith(("run_task", "review_task")) and args:
+    if (job.func_name or "").endswith(("run_task", "review_task")) and args:
         reason = exc.public if isinstance(exc, FeatureCrewError) else "a dependency kept failing"
         _with_deps(lambda deps: _stop_task(str(args[0]), deps, f"gave up after retries: {reason}"))
     else:

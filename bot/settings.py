@@ -32,9 +32,7 @@ class EnvSettings(BaseSettings):
     github_webhook_secret: SecretStr | None = Field(
         default=None, validation_alias="GITHUB_WEBHOOK_SECRET"
     )
-    github_api_url: str = Field(
-        default="https://api.github.com", validation_alias="GITHUB_API_URL"
-    )
+    github_api_url: str = Field(default="https://api.github.com", validation_alias="GITHUB_API_URL")
     redis_url: str = Field(default="redis://localhost:6379/0", validation_alias="REDIS_URL")
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
@@ -119,4 +117,3 @@ def load_settings() -> Settings:
         raise ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r})") from None
     config = load_config(_config_path(env))
     return Settings(env=env, config=config, private_key=_private_key(env))
-

@@ -49,6 +49,10 @@ class Claim:
         return not self.created
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def redis_key(*parts: object) -> str:
     return ":".join((PREFIX, *(str(p) for p in parts)))
 
@@ -143,12 +147,12 @@ class TaskStore:
 
     def recent(self, limit: int = 20) -> list[TaskRecord]:
         ids = self.redis.zrevrange(redis_key("tasks"), 0, max(limit - 1, 0))
-        records = (self.get(i.decode()) for i in ids)
+        records = (self.get(_text(i)) for i in ids)
         return [r for r in records if r is not None]
 
     def iter_all(self, since: float = 0.0) -> Iterator[TaskRecord]:
         for task_id in self.redis.zrangebyscore(redis_key("tasks"), since, "+inf"):
-            record = self.get(task_id.decode())
+            record = self.get(_text(task_id))
             if record is not None:
                 yield record
 

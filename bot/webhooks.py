@@ -66,9 +66,14 @@ async def receive_webhook(request: Request) -> JSONResponse:
         return _answer(202, "ignored", f"no handler for {event}.{action}", rt, event)
     try:
         outcome = await run_in_threadpool(
-            record_and_queue, rt.redis, rt.queue,
-            delivery_id=delivery_id, event=event, action=action, body=body,
-        )  # fmt: skip
+            record_and_queue,
+            rt.redis,
+            rt.queue,
+            delivery_id=delivery_id,
+            event=event,
+            action=action,
+            body=body,
+        )
     except RedisError as err:
         log.error("delivery %s not recorded, Redis unavailable: %s", delivery_id, err)
         return _answer(503, "unavailable", "queue store unavailable; redeliver later", rt, event)

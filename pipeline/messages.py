@@ -33,7 +33,7 @@ _TOOL_ICONS = {
     ToolStatus.PASSED: "✅",
     ToolStatus.FAILED: "❌",
     ToolStatus.TIMED_OUT: "⏱️",
-    ToolStatus.SKIPPED: "➖",
+    ToolStatus.SKIPPED: "⏭️",
     ToolStatus.UNAVAILABLE: "⚠️",
 }
 
@@ -66,8 +66,14 @@ def render_status(record: TaskRecord) -> str:
     rows.append(("Cost", f"${p.cost_usd:.4f}"))
     rows.append(("Duration", f"{record.duration_s:.0f} s"))
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    lines = [STATUS_MARKER, f"### Feature Crew · {_STATE_TITLES[p.state]}", "", "| | |",
-             "|---|---|", table]  # fmt: skip
+    lines = [
+        STATUS_MARKER,
+        f"### Feature Crew · {_STATE_TITLES[p.state]}",
+        "",
+        "| | |",
+        "|---|---|",
+        table,
+    ]
     if p.error and p.state is TaskState.FAILED:
         lines += ["", f"**Why it stopped:** {_one_line(p.error)}"]
     return "\n".join(lines) + "\n"

@@ -65,9 +65,15 @@ def ensure_pull_request(gh: RepoClient, record: TaskRecord) -> dict[str, Any]:
 
 
 def upsert_check_run(
-    gh: RepoClient, *, sha: str, name: str, title: str, summary: str,
-    conclusion: str | None = None, external_id: str = "",
-) -> int:  # fmt: skip
+    gh: RepoClient,
+    *,
+    sha: str,
+    name: str,
+    title: str,
+    summary: str,
+    conclusion: str | None = None,
+    external_id: str = "",
+) -> int:
     """One check run per name and head commit; `conclusion=None` leaves it in progress."""
     fields: dict[str, Any] = {"output": {"title": title, "summary": summary or title}}
     if conclusion is None:

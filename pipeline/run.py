@@ -15,6 +15,7 @@ from pipeline.models import (
     AuditVerdict,
     DiffSummary,
     GenerationOutcome,
+    ReviewVerdict,
     TaskRecord,
     TaskState,
 )
@@ -74,10 +75,13 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     report = deps.reporter(gh)
     record = report.move(record, S.GENERATING, "routed", **_route(record, deps))
     worktree = _prepare_worktree(record, gh, deps)
-    record = _generate_and_audit(record, worktree, report, deps)
-    if record.progress.state is not S.AUDITING:
-        return record.progress.state
-    return _publish(record, worktree, gh, report, deps)
+    try:
+        record = _generate_and_audit(record, worktree, report, deps)
+        if record.progress.state is not S.AUDITING:
+            return record.progress.state
+        return _publish(record, worktree, gh, report, deps)
+    finally:
+        deps.workspace.remove_worktree(record.spec.repo_id, record.spec.id)
 
 
 def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
@@ -86,8 +90,12 @@ def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
     title, _, body = spec.spec.partition("\n\n")
     route = route_task(title=title, body=body, labels=labels, triage=deps.settings.config.triage)
     tier = deps.settings.config.tier(route.tier)
-    return {"tier": route.tier, "size": route.size.value, "route_reasons": route.reasons,
-            "model": tier.model}  # fmt: skip
+    return {
+        "tier": route.tier,
+        "size": route.size.value,
+        "route_reasons": route.reasons,
+        "model": tier.model,
+    }
 
 
 def _prepare_worktree(record: TaskRecord, gh: RepoClient, deps: Deps) -> Worktree:
@@ -121,17 +129,23 @@ def _generate_and_audit(
             feedback = "You made no changes. Implement the issue with the edit tool."
             record = report.update(record, attempts=attempt, cost_usd=cost, feedback=feedback)
             continue
-        record = report.move(record, S.AUDITING, f"attempt {attempt}", attempts=attempt,
-                             cost_usd=cost)  # fmt: skip
-        audit = run_audit(worktree.path, changed, config.self_audit,
-                          cache_dir=deps.settings.env.home / "cache" / str(record.spec.repo_id))  # fmt: skip
+        record = report.move(
+            record, S.AUDITING, f"attempt {attempt}", attempts=attempt, cost_usd=cost
+        )
+        audit = run_audit(
+            worktree.path,
+            changed,
+            config.self_audit,
+            cache_dir=deps.settings.env.home / "cache" / str(record.spec.repo_id),
+        )
         record = report.update(record, audit=audit)
         if audit.verdict is AuditVerdict.READY_FOR_REVIEW:
             return record
         feedback = audit_feedback(audit)
         if attempt < config.github.max_attempts:
-            record = report.move(record, S.GENERATING, "audit failed; retrying with its report",
-                                 feedback=feedback)  # fmt: skip
+            record = report.move(
+                record, S.GENERATING, "audit failed; retrying with its report", feedback=feedback
+            )
     return report.fail(record, f"no passing change after {config.github.max_attempts} attempts")
 
 
@@ -159,15 +173,32 @@ def _publish(
     audit = record.progress.audit
     if audit is not None:
         title, summary = render_audit_summary(audit)
-        upsert_check_run(gh, sha=diff.head_sha, name=AUDIT_CHECK, title=title, summary=summary,
-                         conclusion="success", external_id=spec.id)  # fmt: skip
-    upsert_check_run(gh, sha=diff.head_sha, name=REVIEW_CHECK, title="Review queued",
-                     summary="The fresh-context reviewer is on its way.", external_id=spec.id)  # fmt: skip
-    record = report.move(record, S.REVIEWING, f"PR #{pull['number']} open",
-                         pr_number=int(pull["number"]), pr_url=pull.get("html_url"),
-                         head_sha=diff.head_sha)  # fmt: skip
+        upsert_check_run(
+            gh,
+            sha=diff.head_sha,
+            name=AUDIT_CHECK,
+            title=title,
+            summary=summary,
+            conclusion="success",
+            external_id=spec.id,
+        )
+    upsert_check_run(
+        gh,
+        sha=diff.head_sha,
+        name=REVIEW_CHECK,
+        title="Review queued",
+        summary="The fresh-context reviewer is on its way.",
+        external_id=spec.id,
+    )
+    record = report.move(
+        record,
+        S.REVIEWING,
+        f"PR #{pull['number']} open",
+        pr_number=int(pull["number"]),
+        pr_url=pull.get("html_url"),
+        head_sha=diff.head_sha,
+    )
     deps.queue.enqueue_review(spec.id, diff.head_sha)
-    deps.workspace.remove_worktree(spec.repo_id, spec.id)
     return record.progress.state
 
 
@@ -181,22 +212,33 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
     raw = deps.store.load_blob(task_id, f"diff-{head_sha}")
     if raw is None or progress.audit is None or progress.pr_number is None:
         return deps.reporter(deps.repo(record)).fail(record, "review inputs missing").progress.state
-    inp = ReviewInput(spec=record.spec.spec, diff=DiffSummary.model_validate_json(raw),
-                      audit=progress.audit, tier=int(progress.tier or 2))  # fmt: skip
+    inp = ReviewInput(
+        spec=record.spec.spec,
+        diff=DiffSummary.model_validate_json(raw),
+        audit=progress.audit,
+        tier=int(progress.tier or 2),
+    )
     verdict = _review(inp, deps)
     gh = deps.repo(record)
     report = deps.reporter(gh)
     post_review(gh, progress.pr_number, verdict, report.bot_login)
-    upsert_check_run(gh, sha=head_sha, name=REVIEW_CHECK, title=f"Verdict: {verdict.action.value}",
-                     summary=verdict.reason, conclusion=review_conclusion(verdict),
-                     external_id=task_id)  # fmt: skip
+    upsert_check_run(
+        gh,
+        sha=head_sha,
+        name=REVIEW_CHECK,
+        title=f"Verdict: {verdict.action.value}",
+        summary=verdict.reason,
+        conclusion=review_conclusion(verdict),
+        external_id=task_id,
+    )
     cost = progress.cost_usd + sum(u.cost_usd for u in verdict.usage)
-    record = report.move(record, S.PR_OPEN, f"reviewer: {verdict.action.value}",
-                         review=verdict, cost_usd=cost)  # fmt: skip
+    record = report.move(
+        record, S.PR_OPEN, f"reviewer: {verdict.action.value}", review=verdict, cost_usd=cost
+    )
     return record.progress.state
 
 
-def _review(inp: ReviewInput, deps: Deps) -> Any:
+def _review(inp: ReviewInput, deps: Deps) -> ReviewVerdict:
     config = deps.settings.config.review
     checks = run_checks(inp, config)
     if not config.enabled or not all(c.passed for c in checks):

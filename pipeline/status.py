@@ -31,9 +31,7 @@ class Reporter:
         return self.move(record, TaskState.FAILED, reason, error=reason)
 
     def refresh(self, record: TaskRecord) -> TaskRecord:
-        comment_id = upsert_status_comment(
-            self.gh, record, render_status(record), self.bot_login
-        )
+        comment_id = upsert_status_comment(self.gh, record, render_status(record), self.bot_login)
         if comment_id != record.progress.status_comment_id:
             record = self.store.update(record.id, status_comment_id=comment_id)
         return record

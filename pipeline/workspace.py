@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import DeltaStatus, DiffOption
+from pygit2.enums import DeltaStatus, DiffOption, FetchPrune
 
 from pipeline.errors import WorkspaceError
 from pipeline.gitauth import TokenCallbacks, check_clone_url, network_error
@@ -48,7 +48,7 @@ class Workspace:
                 repo.remotes.set_url(ORIGIN, clone_url)
             callbacks = TokenCallbacks(token)
             try:
-                repo.remotes[ORIGIN].fetch(callbacks=callbacks, prune=pygit2.enums.FetchPrune.PRUNE)
+                repo.remotes[ORIGIN].fetch(callbacks=callbacks, prune=FetchPrune.PRUNE)
             except pygit2.GitError as exc:
                 raise network_error(exc, "fetch", clone_url) from exc
 

@@ -17,9 +17,11 @@ SECRET = "test-webhook-secret"
 
 
 def settings_with(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], config: str | None = None,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    config: str | None = None,
     tmp_path: Path | None = None,
-) -> Settings:  # fmt: skip
+) -> Settings:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     if config is not None:
@@ -36,9 +38,11 @@ def example(name: str) -> dict[str, Any]:
 
 
 def signed(
-    event: str, payload: dict[str, Any] | bytes, secret: str = SECRET,
+    event: str,
+    payload: dict[str, Any] | bytes,
+    secret: str = SECRET,
     delivery: str | None = None,
-) -> tuple[dict[str, str], bytes]:  # fmt: skip
+) -> tuple[dict[str, str], bytes]:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     headers = {
         "X-GitHub-Event": event,

@@ -24,19 +24,33 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "FEATURE_CREW"))}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=60,
-        env={**base, "PYTHONPATH": str(ROOT), **(env or {})}, cwd=cwd or ROOT,
-    )  # fmt: skip
+    return subprocess.run(  # noqa: PLW1510 - the tests read returncode
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**base, "PYTHONPATH": str(ROOT), **(env or {})},
+        cwd=cwd or ROOT,
+    )
 
 
 def _seed(client: redis.Redis) -> None:
     store = TaskStore(client)
     spec = TaskSpec(
-        id="hello-3-abc", installation_id=1, repo_full_name="octo/hello", repo_id=9,
-        clone_url="http://x", default_branch="main", issue_number=3, issue_title="t",
-        spec="s", slug="t", branch="feature-crew/issue-3-t", requested_by="a", delivery_id="d",
-    )  # fmt: skip
+        id="hello-3-abc",
+        installation_id=1,
+        repo_full_name="octo/hello",
+        repo_id=9,
+        clone_url="http://x",
+        default_branch="main",
+        issue_number=3,
+        issue_title="t",
+        spec="s",
+        slug="t",
+        branch="feature-crew/issue-3-t",
+        requested_by="a",
+        delivery_id="d",
+    )
     store.create(spec)
     store.transition(spec.id, TaskState.GENERATING, "routed", tier=2, model="m")
     store.update(spec.id, cost_usd=0.5)

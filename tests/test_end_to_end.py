@@ -15,7 +15,9 @@ from tests.doubles.models import text_turn, tool_turn
 from tests.world import REPO, World, build_world
 
 GREET = 'def greet() -> str:\n    return "Hello"\n'
-GREET_TEST = "from greet import greet\n\n\ndef test_greet() -> None:\n    assert greet() == \"Hello\"\n"
+GREET_TEST = (
+    'from greet import greet\n\n\ndef test_greet() -> None:\n    assert greet() == "Hello"\n'
+)
 
 
 @pytest.fixture
@@ -29,15 +31,20 @@ def _writes_greet() -> list:
     return [
         tool_turn(EDIT_TOOL_NAME, {"command": "view", "path": "hello.py"}),
         tool_turn(EDIT_TOOL_NAME, {"command": "create", "path": "greet.py", "file_text": GREET}),
-        tool_turn(EDIT_TOOL_NAME, {"command": "create", "path": "tests/test_greet.py",
-                                   "file_text": GREET_TEST}),
+        tool_turn(
+            EDIT_TOOL_NAME,
+            {"command": "create", "path": "tests/test_greet.py", "file_text": GREET_TEST},
+        ),
         text_turn("Added greet() and its test."),
     ]
 
 
 def _approves() -> list:
-    verdict = {"action": "approve", "reason": "Implements greet() as asked, with a test.",
-               "feedback": "Looks good."}
+    verdict = {
+        "action": "approve",
+        "reason": "Implements greet() as asked, with a test.",
+        "feedback": "Looks good.",
+    }
     return [tool_turn("submit_verdict", verdict)]
 
 
@@ -68,8 +75,9 @@ def _assert_reviewed_pull_request(world: World, number: int) -> None:
 
 
 def test_labelled_issue_becomes_a_reviewed_pull_request_on_anthropic(world: World) -> None:
-    number = world.issue("Add greet()", "Add a function `greet()` returning 'Hello'.",
-                         labels=["feature-crew:tier-2"])  # fmt: skip
+    number = world.issue(
+        "Add greet()", "Add a function `greet()` returning 'Hello'.", labels=["feature-crew:tier-2"]
+    )
     world.anthropic.script("claude-sonnet-5-5", _writes_greet())
     world.anthropic.script("claude-haiku-5-5", _approves())
     world.label(number)
@@ -78,15 +86,20 @@ def test_labelled_issue_becomes_a_reviewed_pull_request_on_anthropic(world: Worl
     task = world.store.recent(1)[0]
     assert task.progress.state is TaskState.PR_OPEN
     assert [t.state for t in task.transitions] == [
-        "queued", "generating", "auditing", "reviewing", "pr_open"
+        "queued",
+        "generating",
+        "auditing",
+        "reviewing",
+        "pr_open",
     ]
     assert task.progress.tier == 2 and task.progress.cost_usd > 0
     assert world.anthropic.remaining("claude-sonnet-5-5") == 0
 
 
 def test_labelled_issue_becomes_a_reviewed_pull_request_on_openai(world: World) -> None:
-    number = world.issue("Add greet()", "Add a function `greet()` returning 'Hello'.",
-                         labels=["feature-crew:tier-1"])  # fmt: skip
+    number = world.issue(
+        "Add greet()", "Add a function `greet()` returning 'Hello'.", labels=["feature-crew:tier-1"]
+    )
     world.openai.script("qwen3-235b", _writes_greet())
     world.anthropic.script("claude-haiku-5-5", _approves())
     world.label(number)

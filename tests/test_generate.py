@@ -85,17 +85,17 @@ def test_anthropic_loop_creates_then_edits_then_finishes(
                 input_tokens=1000,
                 output_tokens=50,
                 cache_creation_input_tokens=2000,
-            ),  # fmt: skip
+            ),
             tool_turn(
                 EDIT_TOOL_NAME,
                 REPLACE,
                 input_tokens=100,
                 output_tokens=30,
                 cache_read_input_tokens=2000,
-            ),  # fmt: skip
+            ),
             text_turn(
                 "Added greet.py.", input_tokens=50, output_tokens=10, cache_read_input_tokens=3000
-            ),  # fmt: skip
+            ),
         ],
     )
     result = _run(_tier(claude, max_tokens=4096), repo)
@@ -316,13 +316,24 @@ def test_openai_503_then_success(oai: OpenAIDouble, repo: Path) -> None:
 
 def test_price_usage_uses_configured_and_default_cache_rates() -> None:
     explicit = Price(input=2.0, output=10.0, cache_write=3.0, cache_read=0.5)
-    usage = price_usage("m", input_tokens=1_000_000, output_tokens=1_000_000,
-                        cache_creation_input_tokens=1_000_000, cache_read_input_tokens=1_000_000,
-                        price=explicit)  # fmt: skip
+    usage = price_usage(
+        "m",
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        cache_creation_input_tokens=1_000_000,
+        cache_read_input_tokens=1_000_000,
+        price=explicit,
+    )
     assert usage.cost_usd == pytest.approx(2.0 + 10.0 + 3.0 + 0.5)
     defaults = Price(input=4.0, output=20.0)
-    usage = price_usage("m", input_tokens=0, output_tokens=0, cache_creation_input_tokens=1_000_000,
-                        cache_read_input_tokens=2_000_000, price=defaults)  # fmt: skip
+    usage = price_usage(
+        "m",
+        input_tokens=0,
+        output_tokens=0,
+        cache_creation_input_tokens=1_000_000,
+        cache_read_input_tokens=2_000_000,
+        price=defaults,
+    )
     assert usage.cost_usd == pytest.approx(1.25 * 4.0 + 2 * 0.1 * 4.0)
     free = price_usage("local", input_tokens=10**9, output_tokens=10**9, price=None)
     assert free.cost_usd == 0.0

@@ -72,16 +72,30 @@ def test_unknown_repository_is_404(base_url: str) -> None:
 def test_git_cli_clones_and_pushes(base_url: str, root: Path, tmp_path: Path) -> None:
     authed = base_url.replace("http://", f"http://x-access-token:{TOKEN}@")
     clone = tmp_path / "clone"
-    env = {"PATH": "/usr/bin:/bin", "GIT_TERMINAL_PROMPT": "0", "HOME": str(tmp_path),
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}  # fmt: skip
-    subprocess.run(["git", "clone", "-q", f"{authed}/octo/demo.git", str(clone)], env=env,
-                   check=True, capture_output=True)  # fmt: skip
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GIT_TERMINAL_PROMPT": "0",
+        "HOME": str(tmp_path),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }
+    subprocess.run(
+        ["git", "clone", "-q", f"{authed}/octo/demo.git", str(clone)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     (clone / "b.txt").write_text("b\n")
     subprocess.run(["git", "-C", str(clone), "add", "b.txt"], env=env, check=True)
     subprocess.run(["git", "-C", str(clone), "commit", "-qm", "b"], env=env, check=True)
-    subprocess.run(["git", "-C", str(clone), "push", "-q", "origin", "HEAD:refs/heads/feat"],
-                   env=env, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["git", "-C", str(clone), "push", "-q", "origin", "HEAD:refs/heads/feat"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
     assert read_file_at(root / "octo" / "demo.git", "feat", "b.txt") == "b\n"
 

@@ -24,11 +24,15 @@ def web(
 ) -> Iterator[httpx.Client]:
     settings = settings_with(
         monkeypatch,
-        {"REDIS_URL": redis_url, "GITHUB_WEBHOOK_SECRET": SECRET, "GITHUB_APP_ID": "1",
-         "GITHUB_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----"},
+        {
+            "REDIS_URL": redis_url,
+            "GITHUB_WEBHOOK_SECRET": SECRET,
+            "GITHUB_APP_ID": "1",
+            "GITHUB_PRIVATE_KEY": "not used: the web process never calls GitHub",
+        },
         config="[server]\nmax_body_bytes = 65536\n",
         tmp_path=tmp_path,
-    )  # fmt: skip
+    )
     server = ServerThread(create_app(settings)).start()
     with httpx.Client(base_url=server.url, timeout=10) as client:
         yield client
@@ -64,7 +68,9 @@ def test_redelivery_of_the_same_id_is_not_queued_twice(
 def test_a_claim_left_by_a_crash_is_finished_by_the_redelivery(
     web: httpx.Client, redis_client: redis.Redis
 ) -> None:
-    redis_client.set("fc:delivery:d-3", '{"event": "issues", "action": "labeled", "state": "received"}')
+    redis_client.set(
+        "fc:delivery:d-3", '{"event": "issues", "action": "labeled", "state": "received"}'
+    )
     headers, body = signed("issues", example("issues/labeled"), delivery="d-3")
     response = web.post("/webhooks", content=body, headers=headers)
     assert response.json()["status"] == "queued"
@@ -161,7 +167,11 @@ def test_health_reports_each_dependency(web: httpx.Client) -> None:
     body = response.json()
     assert body["status"] == "ok"
     assert body["redis"] == "ok"
-    assert set(body["queues"]) == {"feature-crew-events", "feature-crew-reviews", "feature-crew-tasks"}
+    assert set(body["queues"]) == {
+        "feature-crew-events",
+        "feature-crew-reviews",
+        "feature-crew-tasks",
+    }
 
 
 def test_metrics_count_deliveries_by_outcome(web: httpx.Client) -> None:

@@ -46,7 +46,7 @@ def test_approve(claude: AnthropicDouble) -> None:
                 input_tokens=1_000_000,
                 output_tokens=0,
             )
-        ],  # fmt: skip
+        ],
     )
     verdict, usage = _ask()
     assert verdict == ModelVerdict(action=ReviewAction.APPROVE, reason="Does what it says.")
@@ -87,7 +87,7 @@ def test_nudge_can_recover_a_verdict(claude: AnthropicDouble) -> None:
         [
             text_turn("Fine by me."),
             tool_turn(SUBMIT_VERDICT_TOOL, {"action": "approve", "reason": "ok"}),
-        ],  # fmt: skip
+        ],
     )
     verdict, usage = _ask()
     assert verdict is not None
@@ -101,7 +101,7 @@ def test_invalid_tool_input_is_sent_back_as_a_tool_error(claude: AnthropicDouble
         [
             tool_turn(SUBMIT_VERDICT_TOOL, {"action": "maybe", "reason": "unsure"}),
             tool_turn(SUBMIT_VERDICT_TOOL, {"action": "maybe", "reason": "still"}),
-        ],  # fmt: skip
+        ],
     )
     verdict, usage = _ask()
     assert verdict is None

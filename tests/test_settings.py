@@ -40,7 +40,7 @@ def test_a_local_config_toml_is_read(clean_env: None, tmp_path: Path) -> None:
     ("toml", "named"),
     [
         ('[tier1]\nmodle = "x"\n', "tier1.modle"),
-        ("[github]\nmax_attempts = \"three\"\n", "github.max_attempts"),
+        ('[github]\nmax_attempts = "three"\n', "github.max_attempts"),
         ('[review]\nchecks = ["audit_verdict", "vibes"]\n', "review.checks.1"),
         ("[nonsense]\nx = 1\n", "nonsense"),
         ('[tier2]\nprovider = "bard"\n', "tier2.provider"),
@@ -79,3 +79,12 @@ def test_missing_config_file_is_an_error(clean_env: None, monkeypatch: pytest.Mo
     monkeypatch.setenv("FEATURE_CREW_CONFIG", "/nonexistent/config.toml")
     with pytest.raises(ConfigError, match="not found"):
         load_settings()
+
+
+def test_config_names_exactly_the_audit_tools_that_exist() -> None:
+    from typing import get_args
+
+    from bot.config import AuditToolName
+    from pipeline.audit import AUDIT_TOOLS
+
+    assert set(get_args(AuditToolName)) == set(AUDIT_TOOLS)

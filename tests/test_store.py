@@ -12,12 +12,20 @@ from pipeline.models import TaskSpec, TaskState
 
 def _spec(task_id: str = "hello-7-abc", issue: int = 7) -> TaskSpec:
     return TaskSpec(
-        id=task_id, installation_id=1, repo_full_name="octo/hello", repo_id=99,
-        clone_url="http://x/octo/hello.git", default_branch="main", issue_number=issue,
-        issue_title="Add greet", spec="Add greet()", slug="add-greet",
-        branch=f"feature-crew/issue-{issue}-add-greet", requested_by="alice",
+        id=task_id,
+        installation_id=1,
+        repo_full_name="octo/hello",
+        repo_id=99,
+        clone_url="http://x/octo/hello.git",
+        default_branch="main",
+        issue_number=issue,
+        issue_title="Add greet",
+        spec="Add greet()",
+        slug="add-greet",
+        branch=f"feature-crew/issue-{issue}-add-greet",
+        requested_by="alice",
         delivery_id="d",
-    )  # fmt: skip
+    )
 
 
 def test_create_is_idempotent_and_one_live_task_holds_an_issue(redis_client: redis.Redis) -> None:
@@ -40,8 +48,7 @@ def test_a_finished_task_frees_the_issue(redis_client: redis.Redis) -> None:
 def test_transitions_are_recorded_with_timestamps_in_order(redis_client: redis.Redis) -> None:
     store = TaskStore(redis_client)
     store.create(_spec())
-    for state in (TaskState.GENERATING, TaskState.AUDITING, TaskState.REVIEWING,
-                  TaskState.PR_OPEN):  # fmt: skip
+    for state in (TaskState.GENERATING, TaskState.AUDITING, TaskState.REVIEWING, TaskState.PR_OPEN):
         store.transition("hello-7-abc", state, f"to {state}")
     record = store.require("hello-7-abc")
     states = [t.state for t in record.transitions]

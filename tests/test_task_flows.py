@@ -24,20 +24,25 @@ def world(
 
 
 def _tier2_issue(world: World) -> int:
-    return world.issue("Add greet()", "Add a function `greet()` returning 'Hello'.",
-                       labels=["feature-crew:tier-2"])  # fmt: skip
+    return world.issue(
+        "Add greet()", "Add a function `greet()` returning 'Hello'.", labels=["feature-crew:tier-2"]
+    )
 
 
 def _status_comments(world: World, number: int) -> list[str]:
     with world.github.state.lock:
-        return [c.body for c in world.github.state.comments_on(REPO, number)
-                if STATUS_MARKER in c.body]  # fmt: skip
+        return [
+            c.body for c in world.github.state.comments_on(REPO, number) if STATUS_MARKER in c.body
+        ]
 
 
 def _writes_by(world: World) -> list[tuple[str, str]]:
     with world.github.state.lock:
-        return [(r.method, r.path) for r in world.github.state.requests
-                if r.method != "GET" and not r.path.startswith("/app")]  # fmt: skip
+        return [
+            (r.method, r.path)
+            for r in world.github.state.requests
+            if r.method != "GET" and not r.path.startswith("/app")
+        ]
 
 
 def test_a_reader_labelling_starts_nothing_and_posts_nothing(world: World) -> None:
@@ -62,9 +67,14 @@ def test_other_labels_and_closed_issues_are_ignored(world: World) -> None:
 def test_a_bot_sender_is_ignored_without_asking_github(world: World) -> None:
     number = _tier2_issue(world)
     headers, body = world.github.build_delivery(
-        "issues", "labeled", secret="test-webhook-secret", repo=REPO,
-        issue=number, label="feature-crew", sender=world.github.bot_login,
-    )  # fmt: skip
+        "issues",
+        "labeled",
+        secret="test-webhook-secret",
+        repo=REPO,
+        issue=number,
+        label="feature-crew",
+        sender=world.github.bot_login,
+    )
     import httpx
 
     assert httpx.post(f"{world.web.url}/webhooks", content=body, headers=headers).status_code == 202
@@ -89,15 +99,29 @@ def test_relabelling_while_a_task_runs_starts_no_second_task(world: World) -> No
 def test_a_failed_audit_is_retried_with_its_report(world: World) -> None:
     number = _tier2_issue(world)
     broken = 'def greet() -> str:\n    return "Hello"  +\n'
-    world.anthropic.script("claude-sonnet-5-5", [
-        tool_turn(EDIT_TOOL_NAME, {"command": "create", "path": "greet.py", "file_text": broken}),
-        tool_turn(EDIT_TOOL_NAME, {"command": "create", "path": "tests/test_greet.py",
-                                   "file_text": GREET_TEST}),
-        text_turn("Done."),
-        tool_turn(EDIT_TOOL_NAME, {"command": "str_replace", "path": "greet.py",
-                                   "old_str": '"Hello"  +', "new_str": '"Hello"'}),
-        text_turn("Fixed the syntax error."),
-    ])  # fmt: skip
+    world.anthropic.script(
+        "claude-sonnet-5-5",
+        [
+            tool_turn(
+                EDIT_TOOL_NAME, {"command": "create", "path": "greet.py", "file_text": broken}
+            ),
+            tool_turn(
+                EDIT_TOOL_NAME,
+                {"command": "create", "path": "tests/test_greet.py", "file_text": GREET_TEST},
+            ),
+            text_turn("Done."),
+            tool_turn(
+                EDIT_TOOL_NAME,
+                {
+                    "command": "str_replace",
+                    "path": "greet.py",
+                    "old_str": '"Hello"  +',
+                    "new_str": '"Hello"',
+                },
+            ),
+            text_turn("Fixed the syntax error."),
+        ],
+    )
     world.anthropic.script("claude-haiku-5-5", _approves())
     world.label(number)
     world.work()
@@ -105,7 +129,13 @@ def test_a_failed_audit_is_retried_with_its_report(world: World) -> None:
     assert task.progress.state is TaskState.PR_OPEN
     assert task.progress.attempts == 2
     assert [t.state for t in task.transitions] == [
-        "queued", "generating", "auditing", "generating", "auditing", "reviewing", "pr_open"
+        "queued",
+        "generating",
+        "auditing",
+        "generating",
+        "auditing",
+        "reviewing",
+        "pr_open",
     ]
     second_call = [b for b in world.anthropic.bodies("claude-sonnet-5-5")][3]
     prompt = second_call["messages"][0]["content"]
@@ -116,8 +146,9 @@ def test_a_failed_audit_is_retried_with_its_report(world: World) -> None:
 def test_three_failed_audits_stop_the_task_and_say_so(world: World) -> None:
     number = _tier2_issue(world)
     broken = {"command": "create", "path": "greet.py", "file_text": "def greet(:\n"}
-    world.anthropic.script("claude-sonnet-5-5", [tool_turn(EDIT_TOOL_NAME, broken),
-                                                  text_turn("Done.")] * 3)  # fmt: skip
+    world.anthropic.script(
+        "claude-sonnet-5-5", [tool_turn(EDIT_TOOL_NAME, broken), text_turn("Done.")] * 3
+    )
     world.label(number)
     world.work()
     task = world.store.recent(1)[0]
@@ -134,7 +165,11 @@ def test_a_reviewer_rejection_is_posted_as_a_comment_review_and_a_failed_check(
 ) -> None:
     number = _tier2_issue(world)
     world.anthropic.script("claude-sonnet-5-5", _writes_greet())
-    verdict = {"action": "reject", "reason": "greet() ignores the name.", "feedback": "Take a name."}
+    verdict = {
+        "action": "reject",
+        "reason": "greet() ignores the name.",
+        "feedback": "Take a name.",
+    }
     world.anthropic.script("claude-haiku-5-5", [tool_turn("submit_verdict", verdict)])
     world.label(number)
     world.work()
@@ -150,7 +185,9 @@ def test_a_reviewer_rejection_is_posted_as_a_comment_review_and_a_failed_check(
 
 def test_a_vague_spec_becomes_a_question_on_the_issue(world: World) -> None:
     number = _tier2_issue(world)
-    world.anthropic.script("claude-sonnet-5-5", [text_turn("[ASK]: Greet whom, and in which language?")])
+    world.anthropic.script(
+        "claude-sonnet-5-5", [text_turn("[ASK]: Greet whom, and in which language?")]
+    )
     world.label(number)
     world.work()
     task = world.store.recent(1)[0]

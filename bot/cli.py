@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("web", help="serve webhooks, health, metrics and the dashboard")
     sub.add_parser("worker", help="run one RQ worker with its scheduler")
     e = sub.add_parser("enqueue", help="queue a task without a label")
-    e.add_argument("--repo", required=True, help="OWNER/NAME of an installed repository")
+    e.add_argument(
+        "--repo", required=True, help="OWNER/NAME of a repository the App is installed on"
+    )
     e.add_argument("--spec", required=True)
     e.add_argument("--spec-slug")
     e.add_argument("--tier", type=int, choices=(1, 2, 3))
@@ -203,18 +205,39 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_yet(settings: Settings, args: argparse.Namespace) -> int:
-    raise CliError(f"'{args.command}' is not available in this version yet")
+def _enqueue(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli_actions import ActionError, enqueue_spec
+
+    try:
+        print(
+            enqueue_spec(
+                settings, repo=args.repo, spec=args.spec, slug=args.spec_slug, tier=args.tier
+            )
+        )
+    except ActionError as err:
+        raise CliError(str(err)) from None
+    return 0
+
+
+def _redeliver(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli_actions import ActionError, redeliver_failed
+
+    try:
+        guids = redeliver_failed(settings, since_s=args.since)
+    except ActionError as err:
+        raise CliError(str(err)) from None
+    print(f"redelivered {len(guids)} failed deliveries" + "".join(f"\n{g}" for g in guids))
+    return 0
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "web": _web,
     "worker": _worker,
-    "enqueue": _not_yet,
+    "enqueue": _enqueue,
     "status": _status,
     "history": _history,
     "metrics": _metrics,
     "config": _config,
     "replay": _replay,
-    "redeliver": _not_yet,
+    "redeliver": _redeliver,
 }

@@ -18,7 +18,7 @@ from bot.store import redis_key
 
 if TYPE_CHECKING:
     from bot.github_repo import RepoClient
-from pipeline.errors import PermanentError, PermanentGitHubError, TransientGitHubError
+from pipeline.errors import PermanentGitHubError, TransientGitHubError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class GitHubApp:
         self.app_id = app_id
         self.api_url = api_url.rstrip("/")
         self.redis = redis
-        self._app = _client(AppAuthStrategy(str(app_id), private_key), self.api_url)
+        self.app_client = _client(AppAuthStrategy(str(app_id), private_key), self.api_url)
 
     def call(
         self, client: GitHub[Any], method: str, path: str, *, retries: int = 3, **kw: Any
@@ -128,7 +128,7 @@ class GitHubApp:
         raw = self.redis.get(key)
         if raw is not None:
             return dict(json.loads(raw))
-        app = self.call(self._app, "GET", "/app").json()
+        app = self.call(self.app_client, "GET", "/app").json()
         ident = {"id": app["id"], "slug": app["slug"], "bot_login": f"{app['slug']}[bot]"}
         self.redis.set(key, json.dumps(ident), ex=3600)
         return ident
@@ -141,7 +141,10 @@ class GitHubApp:
             return cached.decode()
         body = {"repositories": [repo_name], "permissions": TOKEN_PERMISSIONS}
         data = self.call(
-            self._app, "POST", f"/app/installations/{installation_id}/access_tokens", json=body
+            self.app_client,
+            "POST",
+            f"/app/installations/{installation_id}/access_tokens",
+            json=body,
         ).json()
         expires = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp()
         ttl = int(expires - time.time() - TOKEN_MARGIN_S)
@@ -153,7 +156,7 @@ class GitHubApp:
         self.redis.delete(redis_key("token", installation_id, repo_name))
 
     def installation_for(self, full_name: str) -> int:
-        data = self.call(self._app, "GET", f"/repos/{full_name}/installation").json()
+        data = self.call(self.app_client, "GET", f"/repos/{full_name}/installation").json()
         return int(data["id"])
 
     def for_repo(self, installation_id: int, repository: dict[str, Any]) -> RepoClient:
@@ -173,11 +176,3 @@ class GitHubApp:
             yield from response.json()
             url = response.raw_response.links.get("next", {}).get("url")
             query = None  # the next link carries the query
-
-
-def require_app(app: GitHubApp | None) -> GitHubApp:
-    if app is None:
-        raise PermanentError(
-            "GitHub App credentials missing", public="the App has no credentials configured"
-        )
-    return app

@@ -74,6 +74,10 @@ class RepoClient:
     def edit_comment(self, comment_id: int, body: str) -> dict[str, Any]:
         return dict(self._json("PATCH", f"/issues/comments/{comment_id}", json={"body": body}))
 
+    def open_issue(self, *, title: str, body: str, labels: list[str]) -> dict[str, Any]:
+        data = {"title": title, "body": body, "labels": labels}
+        return dict(self._json("POST", "/issues", json=data))
+
     def add_labels(self, number: int, labels: list[str]) -> None:
         self._json("POST", f"/issues/{number}/labels", json={"labels": labels})
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
@@ -104,11 +103,3 @@ def test_replay_queues_a_saved_payload(redis_url: str, redis_client: redis.Redis
     assert outcome == "queued"
     queue = Queue(EVENTS, connection=redis_client, serializer=JSONSerializer)
     assert queue.job_ids == [f"event-{delivery_id}"]
-
-
-@pytest.mark.parametrize("command", ["enqueue", "redeliver"])
-def test_commands_not_built_yet_say_so(command: str) -> None:
-    args = ["--repo", "o/r", "--spec", "x"] if command == "enqueue" else []
-    out = cli(command, *args)
-    assert out.returncode == 1
-    assert "not available" in out.stderr

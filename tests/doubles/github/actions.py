@@ -220,3 +220,18 @@ def submit_review(
             pull_request=gh.shapes.pull(pull),
         )
     return review
+
+
+def open_issue(
+    gh: GitHubDouble, repo: str, user: str, title: str, body: str | None, labels: list[str]
+) -> Issue:
+    number = gh.state.next_number(repo)
+    issue = Issue(
+        id=gh.state.next_id(), repo=repo, number=number, title=title, body=body, user=user
+    )
+    for name in labels:
+        ensure_label(gh, repo, name)
+        issue.labels.append(name)
+    gh.state.issues[(repo, number)] = issue
+    send(gh, "issues", "opened", repo, user, issue=gh.shapes.issue(issue))
+    return issue

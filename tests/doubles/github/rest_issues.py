@@ -143,9 +143,22 @@ def create_reaction(ctx: Ctx) -> Response:
     return json_response(ctx.gh.shapes.reaction(reaction), status=201)
 
 
+@endpoint(perms=WRITE)
+def create_issue(ctx: Ctx) -> Response:
+    title = ctx.field("title", str)
+    if not title:
+        raise invalid({"resource": "Issue", "code": "missing_field", "field": "title"})
+    labels = [str(n) for n in ctx.field("labels", list) or []]
+    issue = actions.open_issue(
+        ctx.gh, ctx.owned_repo.full_name, ctx.actor, title, ctx.field("body", str), labels
+    )
+    return json_response(ctx.gh.shapes.issue(issue), status=201)
+
+
 _ISSUE = "/repos/{owner}/{repo}/issues/{number:int}"
 _COMMENT = "/repos/{owner}/{repo}/issues/comments/{comment_id:int}"
 ROUTES = [
+    Route("/repos/{owner}/{repo}/issues", create_issue, methods=["POST"]),
     Route(_ISSUE, get_issue, methods=["GET"]),
     Route(_ISSUE, update_issue, methods=["PATCH"]),
     Route(f"{_ISSUE}/comments", list_comments, methods=["GET"]),

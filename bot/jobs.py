@@ -83,7 +83,12 @@ def handle_delivery(delivery_id: str) -> str:
             queue=deps.queue,
             delivery_id=delivery_id,
         )
-        outcome = dispatch(event, json.loads(body), ctx)
+        try:
+            outcome = dispatch(event, json.loads(body), ctx)
+        except PermanentError as err:
+            # Retrying cannot help (the App lost access, the issue is gone): say so and stop.
+            log.warning("delivery %s not handled: %s", delivery_id, err)
+            return f"failed: {err.public}"
         log.info("delivery %s: %s (%s)", delivery_id, outcome.action, outcome.reason)
         return f"{outcome.action}: {outcome.reason}"
 

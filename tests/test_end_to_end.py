@@ -70,6 +70,9 @@ def _assert_reviewed_pull_request(world: World, number: int) -> None:
         assert ("eyes", "feature-crew-test[bot]") in {
             (r.content, r.user) for r in gh.state.reactions(REPO, number)
         }
+        # GitHub echoes the App's own actions as webhooks: each is accepted and starts nothing.
+        assert {d.status for d in gh.state.deliveries_sent} == {202}
+        assert len(gh.state.deliveries_sent) > 5
     bare = gh.git_root / "octo-org" / "hello.git"
     assert read_file_at(bare, branch, "greet.py") == GREET
 
@@ -93,6 +96,7 @@ def test_labelled_issue_becomes_a_reviewed_pull_request_on_anthropic(world: Worl
         "pr_open",
     ]
     assert task.progress.tier == 2 and task.progress.cost_usd > 0
+    assert len(world.store.recent(5)) == 1
     assert world.anthropic.remaining("claude-sonnet-5-5") == 0
 
 

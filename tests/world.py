@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot import jobs
@@ -57,6 +59,20 @@ class World:
                     return
             SimpleWorker(queues, connection=redis, serializer=JSONSerializer).work(burst=True)
         raise AssertionError("queues never drained")
+
+    def release_scheduled(self) -> int:
+        """Move every scheduled job (RQ retries with a delay) to its queue now."""
+        redis = rq_redis(self.redis_url)
+        released = 0
+        for name in ALL_QUEUES:
+            queue = Queue(name, connection=redis, serializer=JSONSerializer)
+            registry = ScheduledJobRegistry(queue=queue)
+            for job_id in registry.get_jobs_to_schedule(timestamp=int(time.time()) + 10**7):
+                job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+                registry.remove(job)
+                queue.enqueue_job(job)
+                released += 1
+        return released
 
     def issue(self, title: str, body: str = "", labels: list[str] | None = None) -> int:
         return self.github.add_issue(REPO, title=title, body=body, user="alice", labels=labels)

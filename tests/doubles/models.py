@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import threading
@@ -35,6 +36,7 @@ class Turn:
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
     stop_reason: str | None = None  # default: tool_use / end_turn (tool_calls / stop)
+    delay_s: float = 0.0  # answer this late (a slow model; time to kill a worker mid-call)
 
 
 class UsageNumbers(TypedDict, total=False):
@@ -43,6 +45,7 @@ class UsageNumbers(TypedDict, total=False):
     cache_creation_input_tokens: int
     cache_read_input_tokens: int
     stop_reason: str
+    delay_s: float
 
 
 def text_turn(text: str, **usage: Unpack[UsageNumbers]) -> Turn:
@@ -148,6 +151,7 @@ class _ModelDouble:
         except json.JSONDecodeError:
             body = {}
         response = self._answer(headers, body)
+        await asyncio.sleep(getattr(response, "delay_s", 0.0))
         with self._lock:
             self.requests.append(Recorded(headers, body, response.status_code))
         return response
@@ -171,7 +175,9 @@ class _ModelDouble:
             turn = self._turns[model].popleft() if self._turns[model] else None
         if turn is None:
             return self._error(400, f"script exhausted for model {model!r}")
-        return JSONResponse(self._render(model, turn))
+        response = JSONResponse(self._render(model, turn))
+        response.delay_s = turn.delay_s  # type: ignore[attr-defined]
+        return response
 
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):04d}"

@@ -1,0 +1,114 @@
+"""Faults: a worker killed mid-task, transient failures retried by RQ itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rq import Queue
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from bot.queue import TASKS, rq_redis
+from pipeline.generate import EDIT_TOOL_NAME
+from pipeline.messages import STATUS_MARKER
+from pipeline.models import TaskState
+from tests.doubles.models import tool_turn
+from tests.test_end_to_end import _approves, _writes_greet
+from tests.world import REPO, World, build_world
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def world(
+    clean_env: None, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
+    yield from build_world(tmp_path, redis_url, monkeypatch)
+
+
+def _wait(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never met"
+        time.sleep(0.1)
+
+
+def _one_of_each(world: World, number: int) -> None:
+    with world.github.state.lock:
+        state = world.github.state
+        assert len(state.open_pulls(REPO)) == 1
+        assert len({p.head_ref for p in state.pulls.values()}) == 1
+        statuses = [c for c in state.comments_on(REPO, number) if STATUS_MARKER in c.body]
+        assert len(statuses) == 1
+        names = [c.name for c in state.check_runs.values()]
+        assert sorted(names) == ["Feature Crew / audit", "Feature Crew / review"]
+
+
+def test_a_worker_killed_mid_generation_is_recovered_by_the_next(world: World) -> None:
+    number = world.issue("Add greet()", "Add `greet()`.", labels=["feature-crew:tier-2"])
+    slow = tool_turn(EDIT_TOOL_NAME, {"command": "view", "path": "hello.py"}, delay_s=60)
+    world.anthropic.script("claude-sonnet-5-5", [slow, *_writes_greet()])
+    world.anthropic.script("claude-haiku-5-5", _approves())
+    world.label(number)
+    world.github.wait_for_deliveries()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot", "worker"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # The worker handles the label, then blocks in the slow model call.
+        _wait(lambda: world.anthropic.remaining("claude-sonnet-5-5") == 4)
+        assert world.store.recent(1)[0].progress.state is TaskState.GENERATING
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    # RQ's maintenance pass, run as if its heartbeat deadline had passed.
+    redis = rq_redis(world.redis_url)
+    queue = Queue(TASKS, connection=redis, serializer=JSONSerializer)
+    StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 10**6)
+    assert world.release_scheduled() == 1
+    world.work()
+    task = world.store.recent(1)[0]
+    assert task.progress.state is TaskState.PR_OPEN
+    _one_of_each(world, number)
+
+
+def test_a_flaky_github_is_retried_by_rq_without_duplicates(world: World) -> None:
+    number = world.issue("Add greet()", "Add `greet()`.", labels=["feature-crew:tier-2"])
+    world.anthropic.script("claude-sonnet-5-5", _writes_greet() * 2)
+    world.anthropic.script("claude-haiku-5-5", _approves())
+    # The PR POST fails once; the status comment PATCH fails for all its inline retries once.
+    world.github.fail_next("POST", r"^/repos/octo-org/hello/pulls$", 502)
+    world.label(number)
+    world.work()
+    assert world.store.recent(1)[0].progress.state is TaskState.AUDITING
+    assert world.release_scheduled() == 1
+    world.work()
+    assert world.store.recent(1)[0].progress.state is TaskState.PR_OPEN
+    _one_of_each(world, number)
+
+
+def test_a_model_outage_beyond_sdk_retries_goes_back_to_the_queue(world: World) -> None:
+    number = world.issue("Add greet()", "Add `greet()`.", labels=["feature-crew:tier-2"])
+    world.anthropic.fail_next(count=3, status=529, retry_after_s=0.001)
+    world.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    world.anthropic.script("claude-haiku-5-5", _approves())
+    world.label(number)
+    world.work()
+    task = world.store.recent(1)[0]
+    assert task.progress.state is TaskState.GENERATING
+    assert world.release_scheduled() == 1
+    world.work()
+    assert world.store.recent(1)[0].progress.state is TaskState.PR_OPEN
+    _one_of_each(world, number)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from redis import Redis
@@ -65,7 +66,7 @@ class TaskQueue:
         )
         return job_id
 
-    def enqueue_task(self, task_id: str, attempt_key: str = "1") -> str:
+    def enqueue_task(self, task_id: str, attempt_key: str = "1", at: datetime | None = None) -> str:
         return self._enqueue_unique(
             TASKS,
             "bot.jobs.run_task",
@@ -73,6 +74,7 @@ class TaskQueue:
             _safe_id(f"task-{task_id}-{attempt_key}"),
             self.worker.task_timeout_s,
             Retry(max=2, interval=[30, 300]),
+            at=at,
         )
 
     def enqueue_review(self, task_id: str, head_sha: str) -> str:
@@ -86,20 +88,29 @@ class TaskQueue:
         )
 
     def _enqueue_unique(
-        self, queue: str, func: str, args: tuple[Any, ...], job_id: str, timeout: int, retry: Retry
+        self,
+        queue: str,
+        func: str,
+        args: tuple[Any, ...],
+        job_id: str,
+        timeout: int,
+        retry: Retry,
+        at: datetime | None = None,
     ) -> str:
+        options: dict[str, Any] = {
+            "job_id": job_id,
+            "job_timeout": timeout,
+            "result_ttl": RESULT_TTL_S,
+            "failure_ttl": FAILURE_TTL_S,
+            "retry": retry,
+            "on_failure": _ON_FAILURE,
+            "unique": True,
+        }
         try:
-            self.queues[queue].enqueue_call(
-                func,
-                args=args,
-                job_id=job_id,
-                timeout=timeout,
-                result_ttl=RESULT_TTL_S,
-                failure_ttl=FAILURE_TTL_S,
-                retry=retry,
-                on_failure=_ON_FAILURE,
-                unique=True,
-            )
+            if at is None:
+                self.queues[queue].enqueue(func, *args, **options)
+            else:
+                self.queues[queue].enqueue_at(at, func, *args, **options)
         except DuplicateJobError:
             log.info("job %s already queued or ran; not enqueued again", job_id)
         return job_id

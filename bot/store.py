@@ -49,6 +49,10 @@ class Claim:
         return not self.created
 
 
+def utc_day(at: float | None = None) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() if at is None else at))
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -155,6 +159,21 @@ class TaskStore:
             record = self.get(_text(task_id))
             if record is not None:
                 yield record
+
+    def add_spend(self, tier: int, usd: float, day: str | None = None) -> float:
+        """Add to a tier's spend for the UTC day; returns the day's total."""
+        if usd <= 0:
+            return self.spent(tier, day)
+        key = redis_key("spend", tier, day or utc_day())
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incrbyfloat(key, usd)
+        pipe.expire(key, 3 * 86400)
+        total, _ = pipe.execute()
+        return float(total)
+
+    def spent(self, tier: int, day: str | None = None) -> float:
+        value = self.redis.get(redis_key("spend", tier, day or utc_day()))
+        return float(value) if value is not None else 0.0
 
     def save_blob(self, task_id: str, name: str, value: str) -> None:
         self.redis.set(redis_key("task", task_id, name), value.encode(), ex=TASK_TTL_S)

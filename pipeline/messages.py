@@ -38,6 +38,11 @@ _TOOL_ICONS = {
 }
 
 
+def usd(amount: float) -> str:
+    """Dollars with enough digits to tell small amounts apart ($0.0042, $12.50)."""
+    return f"${amount:.2f}" if amount >= 1 else f"${amount:.4f}"
+
+
 def review_marker(head_sha: str) -> str:
     return f"<!-- feature-crew:review {head_sha} -->"
 
@@ -63,7 +68,7 @@ def render_status(record: TaskRecord) -> str:
         rows.append(("Review", f"{p.review.action.value}: {_one_line(p.review.reason)}"))
     if p.pr_number is not None:
         rows.append(("Pull request", f"#{p.pr_number}"))
-    rows.append(("Cost", f"${p.cost_usd:.4f}"))
+    rows.append(("Cost", usd(p.cost_usd)))
     rows.append(("Duration", f"{record.duration_s:.0f} s"))
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     lines = [
@@ -76,6 +81,8 @@ def render_status(record: TaskRecord) -> str:
     ]
     if p.error and p.state is TaskState.FAILED:
         lines += ["", f"**Why it stopped:** {_one_line(p.error)}"]
+    if p.state is TaskState.BUDGET_WAIT and record.transitions:
+        lines += ["", f"**Waiting:** {_one_line(record.transitions[-1].note)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 import guardrails
 from pipeline.audit import audit_feedback, run_audit
 from pipeline.editor import EditorTool
 from pipeline.generate import generate
-from pipeline.messages import AUDIT_CHECK, REVIEW_CHECK, render_audit_summary, render_question
+from pipeline.messages import (
+    AUDIT_CHECK,
+    REVIEW_CHECK,
+    render_audit_summary,
+    render_question,
+    usd,
+)
 from pipeline.models import (
     AuditVerdict,
     DiffSummary,
@@ -73,7 +80,10 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
         return state
     gh = deps.repo(record)
     report = deps.reporter(gh)
-    record = report.move(record, S.GENERATING, "routed", **_route(record, deps))
+    route = _route(record, deps)
+    if _over_budget(record, route["tier"], report, deps):
+        return S.BUDGET_WAIT
+    record = report.move(record, S.GENERATING, "routed", **route)
     worktree = _prepare_worktree(record, gh, deps)
     try:
         record = _generate_and_audit(record, worktree, report, deps)
@@ -96,6 +106,23 @@ def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
         "route_reasons": route.reasons,
         "model": tier.model,
     }
+
+
+def _over_budget(record: TaskRecord, tier: int, report: Reporter, deps: Deps) -> bool:
+    """Over the tier's daily budget, the task waits for the next UTC day and says so."""
+    budget = deps.settings.config.tier(tier).cost_budget
+    spent = deps.store.spent(tier)
+    if budget is None or spent < budget:
+        return False
+    now = datetime.now(UTC)
+    resume = datetime.combine(now.date() + timedelta(days=1), time(0, 1), tzinfo=UTC)
+    note = (
+        f"tier {tier} has spent {usd(spent)} of its {usd(budget)} daily budget; "
+        f"resuming after {resume:%Y-%m-%d %H:%M} UTC"
+    )
+    report.move(record, S.BUDGET_WAIT, note, tier=tier)
+    deps.queue.enqueue_task(record.id, attempt_key=f"budget-{now:%Y%m%d}", at=resume)
+    return True
 
 
 def _prepare_worktree(record: TaskRecord, gh: RepoClient, deps: Deps) -> Worktree:
@@ -122,6 +149,7 @@ def _generate_and_audit(
             price_for=config.price,
         )
         cost = record.progress.cost_usd + result.cost_usd
+        deps.store.add_spend(tier, result.cost_usd)
         if result.outcome is GenerationOutcome.ASKED:
             return _ask(record, result.final_text, report, cost)
         changed = worktree.changed_files()
@@ -231,7 +259,9 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         conclusion=review_conclusion(verdict),
         external_id=task_id,
     )
-    cost = progress.cost_usd + sum(u.cost_usd for u in verdict.usage)
+    review_cost = sum(u.cost_usd for u in verdict.usage)
+    deps.store.add_spend(int(progress.tier or 2), review_cost)
+    cost = progress.cost_usd + review_cost
     record = report.move(
         record, S.PR_OPEN, f"reviewer: {verdict.action.value}", review=verdict, cost_usd=cost
     )

@@ -18,7 +18,7 @@ from bot.settings import Settings, load_settings
 from bot.store import TaskStore
 from handlers import HandlerContext, dispatch
 from pipeline import run
-from pipeline.errors import FeatureCrewError, PermanentError, TransientError
+from pipeline.errors import FeatureCrewError, PermanentError, TaskCancelled, TransientError
 from pipeline.models import TERMINAL_STATES, TaskState
 from pipeline.status import Reporter
 from pipeline.workspace import Workspace
@@ -111,6 +111,9 @@ def _guarded(task_id: str, deps: run.Deps, work: Callable[[], TaskState]) -> str
         return work().value
     except TransientError:
         raise
+    except TaskCancelled:
+        log.info("task %s was cancelled while its job ran; stopped", task_id)
+        return TaskState.CANCELLED.value
     except PermanentError as err:
         log.warning("task %s stopped: %s", task_id, err)
         _stop_task(task_id, deps, err.public)

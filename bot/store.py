@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from redis import Redis
 
-from pipeline.errors import PermanentError
+from pipeline.errors import PermanentError, TaskCancelled
 from pipeline.models import TaskProgress, TaskRecord, TaskSpec, TaskState, Transition
 from pipeline.states import can_move
 
@@ -126,6 +126,8 @@ class TaskStore:
     ) -> TaskRecord:
         record = self.require(task_id)
         current = record.progress.state
+        if current is TaskState.CANCELLED and state is not TaskState.CANCELLED:
+            raise TaskCancelled(f"task {task_id} was cancelled", public="cancelled")
         if not can_move(current, state):
             raise PermanentError(
                 f"task {task_id}: illegal transition {current} -> {state}",
@@ -144,6 +146,20 @@ class TaskStore:
         return record.model_copy(
             update={"progress": progress, "transitions": (*record.transitions, event)}
         )
+
+    def ensure_live(self, task_id: str) -> TaskRecord:
+        """The record, unless the task was cancelled meanwhile (then TaskCancelled)."""
+        record = self.require(task_id)
+        if record.progress.state is TaskState.CANCELLED:
+            raise TaskCancelled(f"task {task_id} was cancelled", public="cancelled")
+        return record
+
+    def link_pull(self, repo_id: int, pr_number: int, task_id: str) -> None:
+        self.redis.set(redis_key("pull", repo_id, pr_number), task_id, ex=TASK_TTL_S)
+
+    def task_for_pull(self, repo_id: int, pr_number: int) -> str | None:
+        value = self.redis.get(redis_key("pull", repo_id, pr_number))
+        return _text(value) if value is not None else None
 
     def active_task_for_issue(self, repo_id: int, issue_number: int) -> str | None:
         value = self.redis.get(redis_key("issue", repo_id, issue_number))

@@ -61,7 +61,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
     if not isinstance(payload, dict):
         return _answer(400, "refused", "body is not a JSON object", rt, event)
     action = str(payload.get("action") or "")
-    if not wants(event, action):
+    if not wants(event, action, payload):
         log.info("delivery %s ignored: no handler for %s.%s", delivery_id, event, action)
         return _answer(202, "ignored", f"no handler for {event}.{action}", rt, event)
     try:

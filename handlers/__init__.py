@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from handlers.context import Handler, HandlerContext, Outcome
 from handlers.installation import note_installation
-from handlers.issues import queue_task_for_label
+from handlers.issue_comment import is_slash_command, run_slash_command
+from handlers.issues import cancel_task_on_close, cancel_task_on_unlabel, queue_task_for_label
 
 __all__ = ["HANDLERS", "Handler", "HandlerContext", "Outcome", "dispatch", "wants"]
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("issues", "labeled"): queue_task_for_label,
+    ("issues", "unlabeled"): cancel_task_on_unlabel,
+    ("issues", "closed"): cancel_task_on_close,
+    ("issue_comment", "created"): run_slash_command,
     ("installation", "created"): note_installation,
     ("installation", "deleted"): note_installation,
     ("installation", "suspend"): note_installation,
@@ -17,9 +23,13 @@ HANDLERS: dict[tuple[str, str], Handler] = {
 }
 
 
-def wants(event: str, action: str) -> bool:
-    """Whether a delivery is worth queueing at all; decided before anything is stored."""
-    return (event, action) in HANDLERS
+def wants(event: str, action: str, payload: dict[str, Any]) -> bool:
+    """Whether a delivery is worth queueing at all: pure, decided before anything is stored."""
+    if (event, action) not in HANDLERS:
+        return False
+    if event == "issue_comment":
+        return is_slash_command(payload)  # not every comment, the App's own included
+    return True
 
 
 def dispatch(event: str, payload: dict[str, object], ctx: HandlerContext) -> Outcome:

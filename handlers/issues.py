@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from handlers.context import HandlerContext, Outcome
+from handlers.tasks import cancel_task
 from pipeline.models import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -75,3 +76,17 @@ def queue_task_for_label(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     gh.react_to_issue(spec.issue_number, "eyes")
     ctx.queue.enqueue_task(spec.id)
     return Outcome("queued", f"task {spec.id} queued", task_id=spec.id)
+
+
+def cancel_task_on_unlabel(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+    label = (event.get("label") or {}).get("name")
+    sender = (event.get("sender") or {}).get("login", "someone")
+    if label != ctx.settings.config.github.trigger_label:
+        return Outcome.ignore(f"label {label!r} is not the trigger")
+    return cancel_task(event, ctx, f"the `{label}` label was removed by @{sender}")
+
+
+def cancel_task_on_close(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+    sender = (event.get("sender") or {}).get("login", "someone")
+    # Merging the PR closes the issue too: only a task without its PR yet is cancelled.
+    return cancel_task(event, ctx, f"the issue was closed by @{sender}", only_before_pr=True)

@@ -18,6 +18,10 @@ class PermanentError(FeatureCrewError):
     """Retrying the same step cannot help; the task stops and says why."""
 
 
+class TaskCancelled(PermanentError):
+    """The task was cancelled while this job ran; it stops without touching GitHub again."""
+
+
 class GitHubError(FeatureCrewError):
     """A GitHub API call failed with a status the caller did not expect."""
 

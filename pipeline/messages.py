@@ -29,6 +29,7 @@ _STATE_TITLES = {
     TaskState.FAILED: "❌ Stopped",
     TaskState.BUDGET_WAIT: "💤 Waiting for budget",
 }
+_EXPLAINED = {TaskState.BUDGET_WAIT: "Waiting", TaskState.CANCELLED: "Why"}
 _TOOL_ICONS = {
     ToolStatus.PASSED: "✅",
     ToolStatus.FAILED: "❌",
@@ -81,8 +82,8 @@ def render_status(record: TaskRecord) -> str:
     ]
     if p.error and p.state is TaskState.FAILED:
         lines += ["", f"**Why it stopped:** {_one_line(p.error)}"]
-    if p.state is TaskState.BUDGET_WAIT and record.transitions:
-        lines += ["", f"**Waiting:** {_one_line(record.transitions[-1].note)}"]
+    if p.state in _EXPLAINED and record.transitions:
+        lines += ["", f"**{_EXPLAINED[p.state]}:** {_one_line(record.transitions[-1].note)}"]
     return "\n".join(lines) + "\n"
 
 

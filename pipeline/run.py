@@ -140,6 +140,7 @@ def _generate_and_audit(
     editor = EditorTool(worktree.path, config.review.protected_paths)
     feedback: str | None = record.progress.feedback
     for attempt in range(1, config.github.max_attempts + 1):
+        deps.store.ensure_live(record.id)  # stop spending once cancelled
         result = generate(
             system=generation_system(tier),
             prompt=generation_prompt(record.spec, repository_map(worktree.path), feedback),
@@ -188,6 +189,7 @@ def _publish(
     record: TaskRecord, worktree: Worktree, gh: RepoClient, report: Reporter, deps: Deps
 ) -> TaskState:
     spec, ident = record.spec, deps.github.identity()
+    deps.store.ensure_live(spec.id)  # a cancel that came during generation: open no PR
     worktree.commit_all(
         f"{spec.issue_title}\n\nCloses #{spec.issue_number}. Task {spec.id}.",
         ident["bot_login"],
@@ -197,7 +199,9 @@ def _publish(
     diff = worktree.diff()
     worktree.push(spec.clone_url, gh.token())  # a fresh token: generation may take long
     deps.store.save_blob(spec.id, f"diff-{diff.head_sha}", diff.model_dump_json())
+    deps.store.ensure_live(spec.id)
     pull = ensure_pull_request(gh, record)
+    deps.store.link_pull(spec.repo_id, int(pull["number"]), spec.id)
     audit = record.progress.audit
     if audit is not None:
         title, summary = render_audit_summary(audit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot import jobs
@@ -75,14 +76,34 @@ def test_a_bot_sender_is_ignored_without_asking_github(world: World) -> None:
         label="feature-crew",
         sender=world.github.bot_login,
     )
-    import httpx
-
     assert httpx.post(f"{world.web.url}/webhooks", content=body, headers=headers).status_code == 202
     world.work()
     assert world.store.recent(5) == []
 
 
-def test_relabelling_while_a_task_runs_starts_no_second_task(world: World) -> None:
+def test_a_second_trigger_while_a_task_runs_starts_no_second_task(world: World) -> None:
+    number = _tier2_issue(world)
+    world.label(number)
+    headers, body = world.github.build_delivery(
+        "issues",
+        "labeled",
+        secret="test-webhook-secret",
+        repo=REPO,
+        issue=number,
+        label="feature-crew",
+        sender="alice",
+    )  # a distinct delivery id: not caught by the ingress dedupe
+    assert httpx.post(f"{world.web.url}/webhooks", content=body, headers=headers).status_code == 202
+    world.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    world.anthropic.script("claude-haiku-5-5", _approves())
+    world.work()
+    assert len(world.store.recent(5)) == 1
+    with world.github.state.lock:
+        assert len(world.github.state.open_pulls(REPO)) == 1
+    assert len(_status_comments(world, number)) == 1
+
+
+def test_relabelling_cancels_and_starts_afresh_in_the_same_status_comment(world: World) -> None:
     number = _tier2_issue(world)
     world.label(number)
     world.github.unlabel_issue(REPO, number, "feature-crew", sender="alice")
@@ -90,7 +111,8 @@ def test_relabelling_while_a_task_runs_starts_no_second_task(world: World) -> No
     world.anthropic.script("claude-sonnet-5-5", _writes_greet())
     world.anthropic.script("claude-haiku-5-5", _approves())
     world.work()
-    assert len(world.store.recent(5)) == 1
+    states = sorted(r.progress.state.value for r in world.store.recent(5))
+    assert states == ["cancelled", "pr_open"]
     with world.github.state.lock:
         assert len(world.github.state.open_pulls(REPO)) == 1
     assert len(_status_comments(world, number)) == 1

@@ -1,0 +1,157 @@
+"""Cancelling: unlabel, close, `/crew cancel`; no PR is opened after that."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
+
+from bot.queue import EVENTS, rq_redis
+from handlers import wants
+from pipeline.generate import EDIT_TOOL_NAME
+from pipeline.messages import STATUS_MARKER
+from pipeline.models import TaskState
+from tests.doubles.models import tool_turn
+from tests.test_end_to_end import _approves, _writes_greet
+from tests.world import REPO, World, build_world
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def world(
+    clean_env: None, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
+    yield from build_world(tmp_path, redis_url, monkeypatch)
+
+
+def _issue(world: World) -> int:
+    return world.issue("Add greet()", "Add `greet()`.", labels=["feature-crew:tier-2"])
+
+
+def _status(world: World, number: int) -> str:
+    with world.github.state.lock:
+        (body,) = [
+            c.body for c in world.github.state.comments_on(REPO, number) if STATUS_MARKER in c.body
+        ]
+    return body
+
+
+def _no_pull(world: World) -> None:
+    with world.github.state.lock:
+        assert world.github.state.pulls == {}
+
+
+def test_removing_the_label_before_the_task_runs_cancels_it(world: World) -> None:
+    number = _issue(world)
+    world.label(number)
+    world.github.wait_for_deliveries()
+    redis = rq_redis(world.redis_url)
+    events = Queue(EVENTS, connection=redis, serializer=JSONSerializer)
+    SimpleWorker([events], connection=redis, serializer=JSONSerializer).work(burst=True)
+    world.github.unlabel_issue(REPO, number, "feature-crew", sender="alice")
+    world.work()
+    task = world.store.recent(1)[0]
+    assert task.progress.state is TaskState.CANCELLED
+    assert world.anthropic.bodies() == []
+    _no_pull(world)
+    assert "Cancelled" in _status(world, number)
+    assert "label was removed by @alice" in _status(world, number)
+
+
+def test_a_cancel_during_generation_opens_no_pull_request(world: World) -> None:
+    number = _issue(world)
+    slow = tool_turn(
+        EDIT_TOOL_NAME,
+        {"command": "create", "path": "greet.py", "file_text": "def greet():\n    return 1\n"},
+        delay_s=3,
+    )
+    world.anthropic.script("claude-sonnet-5-5", [slow, *_writes_greet()[3:]])
+    world.label(number)
+    world.github.wait_for_deliveries()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot", "worker"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not world.anthropic.requests:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        world.github.comment_on_issue(REPO, number, "/crew cancel", user="alice")
+        world.github.wait_for_deliveries()
+        redis = rq_redis(world.redis_url)
+        events = Queue(EVENTS, connection=redis, serializer=JSONSerializer)
+        SimpleWorker([events], connection=redis, serializer=JSONSerializer).work(burst=True)
+        assert world.store.recent(1)[0].progress.state is TaskState.CANCELLED
+        deadline = time.monotonic() + 30
+        while world.anthropic.remaining("claude-sonnet-5-5"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(1)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    _no_pull(world)
+    assert world.store.recent(1)[0].progress.state is TaskState.CANCELLED
+    assert "/crew cancel" in _status(world, number)
+
+
+def test_closing_the_issue_cancels_only_before_the_pull_request(world: World) -> None:
+    early = _issue(world)
+    world.label(early)
+    world.github.close_issue(REPO, early, sender="alice")
+    world.work()
+    assert world.store.recent(1)[0].progress.state is TaskState.CANCELLED
+
+    late = _issue(world)
+    world.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    world.anthropic.script("claude-haiku-5-5", _approves())
+    world.label(late)
+    world.work()
+    world.github.close_issue(REPO, late, sender="alice")
+    world.work()
+    assert world.store.recent(1)[0].progress.state is TaskState.PR_OPEN
+
+
+def test_slash_commands_need_a_writer(world: World) -> None:
+    number = _issue(world)
+    world.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    world.anthropic.script("claude-haiku-5-5", _approves())
+    world.label(number)
+    world.work()
+    with world.github.state.lock:
+        (pull,) = world.github.state.open_pulls(REPO)
+    world.github.comment_on_issue(REPO, pull.number, "/crew cancel", user="mallory")
+    world.work()
+    assert world.store.recent(1)[0].progress.state is TaskState.PR_OPEN
+    world.github.comment_on_issue(REPO, number, "/crew status", user="alice")
+    world.work()
+    assert "Pull request ready" in _status(world, number)  # one comment, refreshed in place
+    world.github.comment_on_issue(REPO, pull.number, "/crew cancel please", user="alice")
+    world.work()
+    assert world.store.recent(1)[0].progress.state is TaskState.CANCELLED
+
+
+def test_only_slash_commands_are_queued_from_comments() -> None:
+    def comment(body: str) -> dict:
+        return {"action": "created", "comment": {"body": body}}
+
+    assert wants("issue_comment", "created", comment("/crew status"))
+    assert wants("issue_comment", "created", comment("  /crew cancel"))
+    assert not wants("issue_comment", "created", comment("<!-- feature-crew:status -->"))
+    assert not wants("issue_comment", "edited", comment("/crew cancel"))
+    assert wants("issues", "labeled", {})
+    assert not wants("push", "", {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,15 +33,7 @@ def _tier3() -> TierConfig:
     return TierConfig(model="claude-opus-5-5")
 
 
-DEFAULT_CHECKS: tuple[ReviewCheckName, ...] = (
-    "audit_verdict",
-    "diff_size",
-    "file_count",
-    "protected_paths",
-    "secrets",
-    "suspicious_patterns",
-    "spec_adherence",
-)
+DEFAULT_CHECKS: tuple[ReviewCheckName, ...] = get_args(ReviewCheckName)
 
 
 class ReviewConfig(Section):

@@ -49,4 +49,17 @@ class HandlerContext:
         return cached in WRITER_ROLES
 
 
+def writer_client(event: dict[str, Any], ctx: HandlerContext) -> RepoClient | Outcome:
+    """The repository's client when a human writer sent this event; else why it is ignored."""
+    sender = event.get("sender") or {}
+    if sender.get("type") == "Bot":
+        return Outcome.ignore(f"sender {sender.get('login')} is a bot")
+    if not (event.get("installation") or {}).get("id"):
+        return Outcome.ignore("delivery has no installation")
+    gh = ctx.repo(event)
+    if not ctx.may_write(gh, sender["login"]):
+        return Outcome.ignore(f"{sender['login']} may not write to {gh.full_name}")
+    return gh
+
+
 Handler = Callable[[dict[str, Any], HandlerContext], Outcome]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers.context import HandlerContext, Outcome
+from handlers.context import HandlerContext, Outcome, writer_client
 from handlers.tasks import cancel_task, refresh_status, task_for_thread
 
 PREFIX = "/crew"
@@ -23,13 +23,9 @@ def run_slash_command(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     match = _COMMAND.match(str((event.get("comment") or {}).get("body") or "").strip())
     if match is None:
         return Outcome.ignore("not a /crew command")
-    if sender.get("type") == "Bot":
-        return Outcome.ignore(f"sender {sender.get('login')} is a bot")
-    if not (event.get("installation") or {}).get("id"):
-        return Outcome.ignore("delivery has no installation")
-    gh = ctx.repo(event)
-    if not ctx.may_write(gh, sender["login"]):
-        return Outcome.ignore(f"{sender['login']} may not write to {gh.full_name}")
+    gh = writer_client(event, ctx)
+    if isinstance(gh, Outcome):
+        return gh
     name = match.group("name")
     if name == "cancel":
         return cancel_task(event, ctx, f"cancelled by @{sender['login']} with /crew cancel")

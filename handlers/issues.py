@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any
 
-from handlers.context import HandlerContext, Outcome
+from handlers.context import HandlerContext, Outcome, writer_client
 from handlers.tasks import cancel_task
 from pipeline.models import TaskSpec
 
@@ -57,18 +57,13 @@ def spec_from_event(event: dict[str, Any], delivery_id: str) -> TaskSpec:
 def queue_task_for_label(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     label = (event.get("label") or {}).get("name")
     issue = event.get("issue") or {}
-    sender = event.get("sender") or {}
     if label != ctx.settings.config.github.trigger_label:
         return Outcome.ignore(f"label {label!r} is not the trigger")
     if issue.get("state") != "open" or "pull_request" in issue:
         return Outcome.ignore("not an open issue")
-    if sender.get("type") == "Bot":
-        return Outcome.ignore(f"sender {sender.get('login')} is a bot")
-    if not (event.get("installation") or {}).get("id"):
-        return Outcome.ignore("delivery has no installation")
-    gh = ctx.repo(event)
-    if not ctx.may_write(gh, sender["login"]):
-        return Outcome.ignore(f"{sender['login']} may not write to {gh.full_name}")
+    gh = writer_client(event, ctx)
+    if isinstance(gh, Outcome):
+        return gh
     spec = spec_from_event(event, ctx.delivery_id)
     claim = ctx.store.create(spec, note=f"labelled by {spec.requested_by}")
     if claim.busy:

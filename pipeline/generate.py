@@ -9,7 +9,7 @@ from bot.settings import EnvSettings
 from pipeline.cost import price_usage
 from pipeline.editor import EditorTool
 from pipeline.models import GenerationOutcome, GenerationResult, Usage
-from pipeline.providers import ChatSetup, Reply, ToolCall, ToolOutput, ToolSpec, open_chat
+from pipeline.providers import Reply, ToolCall, ToolOutput, ToolSpec, chat_setup, open_chat
 
 __all__ = ["EDIT_TOOL", "EDIT_TOOL_NAME", "generate", "price_usage"]
 
@@ -60,20 +60,8 @@ def generate(
     price_for: Callable[[str], Price | None],
 ) -> GenerationResult:
     """Run the tool loop until the model stops calling tools or `tier.max_steps` calls."""
-    chat = open_chat(
-        ChatSetup(
-            provider=tier.provider,
-            model=tier.model,
-            base_url=tier.base_url,
-            max_tokens=tier.max_tokens,
-            timeout_s=tier.timeout_s,
-            system=system,
-            prompt=prompt,
-            tools=(EDIT_TOOL,),
-            price_for=price_for,
-        ),
-        env,
-    )
+    setup = chat_setup(tier, system=system, prompt=prompt, tools=(EDIT_TOOL,), price_for=price_for)
+    chat = open_chat(setup, env)
     usage: list[Usage] = []
     reply: Reply | None = None
     for _ in range(tier.max_steps):

@@ -72,6 +72,42 @@ class ChatSetup:
     price_for: Callable[[str], Price | None] = field(repr=False)
 
 
+class ModelConfig(Protocol):
+    """What a tier and the reviewer both configure about their model."""
+
+    @property
+    def provider(self) -> Provider: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def base_url(self) -> str | None: ...
+    @property
+    def max_tokens(self) -> int: ...
+    @property
+    def timeout_s(self) -> float: ...
+
+
+def chat_setup(
+    config: ModelConfig,
+    *,
+    system: str,
+    prompt: str,
+    tools: tuple[ToolSpec, ...],
+    price_for: Callable[[str], Price | None],
+) -> ChatSetup:
+    return ChatSetup(
+        provider=config.provider,
+        model=config.model,
+        base_url=config.base_url,
+        max_tokens=config.max_tokens,
+        timeout_s=config.timeout_s,
+        system=system,
+        prompt=prompt,
+        tools=tools,
+        price_for=price_for,
+    )
+
+
 def open_chat(setup: ChatSetup, env: EnvSettings) -> Chat:
     if setup.provider == Provider.ANTHROPIC:
         return AnthropicChat(setup, env)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from bot.config import Price, ReviewConfig
 from bot.settings import EnvSettings
 from pipeline.models import ModelVerdict, Usage
-from pipeline.providers import ChatSetup, Reply, ToolOutput, ToolSpec, open_chat
+from pipeline.providers import Reply, ToolOutput, ToolSpec, chat_setup, open_chat
 
 SUBMIT_VERDICT_TOOL = "submit_verdict"
 
@@ -46,20 +46,10 @@ def ask_reviewer(
     price_for: Callable[[str], Price | None],
 ) -> tuple[ModelVerdict | None, tuple[Usage, ...]]:
     """The reviewer's verdict, or None when it would not give a valid one after one nudge."""
-    chat = open_chat(
-        ChatSetup(
-            provider=review.provider,
-            model=review.model,
-            base_url=review.base_url,
-            max_tokens=review.max_tokens,
-            timeout_s=review.timeout_s,
-            system=system,
-            prompt=prompt,
-            tools=(VERDICT_TOOL,),
-            price_for=price_for,
-        ),
-        env,
+    setup = chat_setup(
+        review, system=system, prompt=prompt, tools=(VERDICT_TOOL,), price_for=price_for
     )
+    chat = open_chat(setup, env)
     usage: list[Usage] = []
     # Forced tool use is refused by current models, so a plain-text reply gets one nudge.
     for attempt in range(2):

@@ -13,9 +13,7 @@ import pytest
 import redis
 
 from tests.doubles.server import free_port
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PAYLOADS = SHARED / "github" / "payload-examples"
+from tests.world import World, build_world
 
 
 class RedisServer:
@@ -103,3 +101,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FEATURE_CREW_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def world(
+    clean_env: None, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
+    """GitHub, model doubles, the web app and a burst worker, with the default config."""
+    yield from build_world(tmp_path, redis_url, monkeypatch)

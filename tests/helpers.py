@@ -11,9 +11,10 @@ import pytest
 
 from bot.settings import Settings, load_settings
 from bot.signature import signature_for
-from tests.conftest import PAYLOADS
 
 SECRET = "test-webhook-secret"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+PAYLOADS = SHARED / "github" / "payload-examples"
 
 
 def settings_with(

@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from rq import Queue, SimpleWorker
-from rq.serializers import JSONSerializer
-
-from bot.queue import EVENTS, rq_redis
 from handlers import wants
 from pipeline.generate import EDIT_TOOL_NAME
 from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
 from tests.doubles.models import tool_turn
 from tests.test_end_to_end import _approves, _writes_greet
-from tests.world import REPO, World, build_world
+from tests.world import REPO, World, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def world(
-    clean_env: None, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[World]:
-    yield from build_world(tmp_path, redis_url, monkeypatch)
 
 
 def _issue(world: World) -> int:
@@ -53,10 +35,7 @@ def _no_pull(world: World) -> None:
 def test_removing_the_label_before_the_task_runs_cancels_it(world: World) -> None:
     number = _issue(world)
     world.label(number)
-    world.github.wait_for_deliveries()
-    redis = rq_redis(world.redis_url)
-    events = Queue(EVENTS, connection=redis, serializer=JSONSerializer)
-    SimpleWorker([events], connection=redis, serializer=JSONSerializer).work(burst=True)
+    world.work_events()
     world.github.unlabel_issue(REPO, number, "feature-crew", sender="alice")
     world.work()
     task = world.store.recent(1)[0]
@@ -77,33 +56,14 @@ def test_a_cancel_during_generation_opens_no_pull_request(world: World) -> None:
     world.anthropic.script("claude-sonnet-5-5", [slow, *_writes_greet()[3:]])
     world.label(number)
     world.github.wait_for_deliveries()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "bot", "worker"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not world.anthropic.requests:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    with world.worker_process():
+        wait_for(lambda: world.anthropic.requests)
         world.github.comment_on_issue(REPO, number, "/crew cancel", user="alice")
-        world.github.wait_for_deliveries()
-        redis = rq_redis(world.redis_url)
-        events = Queue(EVENTS, connection=redis, serializer=JSONSerializer)
-        SimpleWorker([events], connection=redis, serializer=JSONSerializer).work(burst=True)
+        world.work_events()
         assert world.store.recent(1)[0].progress.state is TaskState.CANCELLED
-        deadline = time.monotonic() + 30
-        while world.anthropic.remaining("claude-sonnet-5-5"):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        time.sleep(1)
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
+        # The busy worker finishes its model calls, then stops at the cancelled task.
+        wait_for(lambda: world.anthropic.remaining("claude-sonnet-5-5") == 0)
+        wait_for(lambda: not world.busy())
     _no_pull(world)
     assert world.store.recent(1)[0].progress.state is TaskState.CANCELLED
     assert "/crew cancel" in _status(world, number)

@@ -15,8 +15,8 @@ from rq.serializers import JSONSerializer
 from bot.queue import EVENTS
 from bot.store import TaskStore
 from pipeline.models import TaskSpec, TaskState
-from tests.conftest import PAYLOADS
 from tests.doubles.server import free_port
+from tests.helpers import PAYLOADS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,7 @@ from bot.cli import main
 from pipeline.models import TaskState
 from tests.doubles.server import free_port
 from tests.test_end_to_end import _approves, _writes_greet
-from tests.world import REPO, World, build_world
-
-
-@pytest.fixture
-def world(
-    clean_env: None, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[World]:
-    yield from build_world(tmp_path, redis_url, monkeypatch)
+from tests.world import REPO, World
 
 
 def test_enqueue_opens_an_issue_and_runs_its_task(

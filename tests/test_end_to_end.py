@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from pipeline.generate import EDIT_TOOL_NAME
 from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
 from tests.doubles.git_http import read_file_at
 from tests.doubles.models import text_turn, tool_turn
-from tests.world import REPO, World, build_world
+from tests.world import REPO, World
 
 GREET = 'def greet() -> str:\n    return "Hello"\n'
 GREET_TEST = (
     'from greet import greet\n\n\ndef test_greet() -> None:\n    assert greet() == "Hello"\n'
 )
-
-
-@pytest.fixture
-def world(
-    clean_env: None, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[World]:
-    yield from build_world(tmp_path, redis_url, monkeypatch)
 
 
 def _writes_greet() -> list:

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from rq import Queue
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
@@ -21,23 +15,9 @@ from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
 from tests.doubles.models import tool_turn
 from tests.test_end_to_end import _approves, _writes_greet
-from tests.world import REPO, World, build_world
+from tests.world import REPO, World, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def world(
-    clean_env: None, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[World]:
-    yield from build_world(tmp_path, redis_url, monkeypatch)
-
-
-def _wait(condition, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never met"
-        time.sleep(0.1)
 
 
 def _one_of_each(world: World, number: int) -> None:
@@ -58,21 +38,10 @@ def test_a_worker_killed_mid_generation_is_recovered_by_the_next(world: World) -
     world.anthropic.script("claude-haiku-5-5", _approves())
     world.label(number)
     world.github.wait_for_deliveries()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "bot", "worker"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        # The worker handles the label, then blocks in the slow model call.
-        _wait(lambda: world.anthropic.remaining("claude-sonnet-5-5") == 4)
+    with world.worker_process():
+        # The worker handles the label, then blocks in the slow model call; it is killed there.
+        wait_for(lambda: world.anthropic.remaining("claude-sonnet-5-5") == 4)
         assert world.store.recent(1)[0].progress.state is TaskState.GENERATING
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
     # RQ's maintenance pass, run as if its heartbeat deadline had passed.
     redis = rq_redis(world.redis_url)
     queue = Queue(TASKS, connection=redis, serializer=JSONSerializer)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
-import pytest
 
 from bot import jobs
 from pipeline.generate import EDIT_TOOL_NAME
@@ -14,14 +10,7 @@ from pipeline.messages import ASK_MARKER, STATUS_MARKER
 from pipeline.models import TaskState
 from tests.doubles.models import text_turn, tool_turn
 from tests.test_end_to_end import GREET_TEST, _approves, _writes_greet
-from tests.world import REPO, World, build_world
-
-
-@pytest.fixture
-def world(
-    clean_env: None, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[World]:
-    yield from build_world(tmp_path, redis_url, monkeypatch)
+from tests.world import REPO, World
 
 
 def _tier2_issue(world: World) -> int:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,12 +16,12 @@ from typing import Any
 import pytest
 from rq import Queue, SimpleWorker
 from rq.job import Job
-from rq.registry import ScheduledJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot import jobs
 from bot.app import create_app
-from bot.queue import ALL_QUEUES, rq_redis
+from bot.queue import ALL_QUEUES, EVENTS, rq_redis
 from bot.settings import Settings
 from bot.store import TaskStore
 from tests.doubles.github import GitHubDouble
@@ -24,6 +29,7 @@ from tests.doubles.models import AnthropicDouble, OpenAIDouble
 from tests.doubles.server import ServerThread
 from tests.helpers import SECRET, settings_with
 
+ROOT = Path(__file__).resolve().parents[1]
 REPO = "octo-org/hello"
 FILES = {
     "hello.py": 'def hello() -> str:\n    return "hello"\n',
@@ -59,6 +65,40 @@ class World:
                     return
             SimpleWorker(queues, connection=redis, serializer=JSONSerializer).work(burst=True)
         raise AssertionError("queues never drained")
+
+    @contextmanager
+    def worker_process(self) -> Iterator[subprocess.Popen[bytes]]:
+        """A real `feature-crew worker` in its own process group, killed on exit."""
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bot", "worker"],
+            cwd=ROOT,
+            env=dict(os.environ),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            yield worker
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
+
+    def busy(self) -> bool:
+        """Whether any job is queued or running."""
+        redis = rq_redis(self.redis_url)
+        for name in ALL_QUEUES:
+            queue = Queue(name, connection=redis, serializer=JSONSerializer)
+            if queue.count or StartedJobRegistry(queue=queue).get_job_ids():
+                return True
+        return False
+
+    def work_events(self) -> None:
+        """Handle queued deliveries only, as a second worker would while the first is busy."""
+        self.github.wait_for_deliveries(timeout=10)
+        redis = rq_redis(self.redis_url)
+        events = Queue(EVENTS, connection=redis, serializer=JSONSerializer)
+        SimpleWorker([events], connection=redis, serializer=JSONSerializer).work(burst=True)
 
     def release_scheduled(self) -> int:
         """Move every scheduled job (RQ retries with a delay) to its queue now."""
@@ -114,3 +154,10 @@ def build_world(
         anthropic.stop()
         openai.stop()
         github.stop()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never met"
+        time.sleep(0.05)

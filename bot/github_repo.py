@@ -78,6 +78,13 @@ class RepoClient:
         data = {"title": title, "body": body, "labels": labels}
         return dict(self._json("POST", "/issues", json=data))
 
+    def remove_label(self, number: int, name: str) -> None:
+        try:
+            self._call("DELETE", f"/repos/{self.full_name}/issues/{number}/labels/{name}")
+        except PermanentGitHubError as err:
+            if err.status != 404:  # already gone: the goal is reached
+                raise
+
     def add_labels(self, number: int, labels: list[str]) -> None:
         self._json("POST", f"/issues/{number}/labels", json={"labels": labels})
 
@@ -99,6 +106,14 @@ class RepoClient:
     def review_pull(self, number: int, *, body: str, event: str, commit_id: str) -> dict[str, Any]:
         data = {"body": body, "event": event, "commit_id": commit_id}
         return dict(self._json("POST", f"/pulls/{number}/reviews", json=data))
+
+    def review_comments(self, number: int, review_id: int) -> Iterator[dict[str, Any]]:
+        return self._items(f"/pulls/{number}/reviews/{review_id}/comments")
+
+    def merge_pull(self, number: int, *, sha: str, method: str, title: str) -> dict[str, Any]:
+        """Merge exactly `sha`: GitHub answers 409 if the head moved since it was approved."""
+        data = {"sha": sha, "merge_method": method, "commit_title": title}
+        return dict(self._json("PUT", f"/pulls/{number}/merge", json=data))
 
     # Check runs
     def check_runs(self, sha: str, name: str) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from bot.queue import TaskQueue, rq_redis
 from bot.settings import Settings, load_settings
 from bot.store import TaskStore
 from handlers import HandlerContext, dispatch
-from pipeline import run
+from pipeline import land, review_job, run
 from pipeline.errors import FeatureCrewError, PermanentError, TaskCancelled, TransientError
 from pipeline.models import TERMINAL_STATES, TaskState
 from pipeline.status import Reporter
@@ -101,7 +101,17 @@ def run_task(task_id: str) -> str:
 
 def review_task(task_id: str, head_sha: str) -> str:
     return _with_deps(
-        lambda deps: _guarded(task_id, deps, lambda: run.review_task(task_id, head_sha, deps))
+        lambda deps: _guarded(
+            task_id, deps, lambda: review_job.review_task(task_id, head_sha, deps)
+        )
+    )
+
+
+def merge_task(task_id: str, approved_sha: str) -> str:
+    return _with_deps(
+        lambda deps: _guarded(
+            task_id, deps, lambda: land.merge_approved(task_id, approved_sha, deps)
+        )
     )
 
 
@@ -143,7 +153,7 @@ def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) 
     if job.retries_left not in (0, None):
         return
     args = list(job.args or ())
-    if (job.func_name or "").endswith(("run_task", "review_task")) and args:
+    if (job.func_name or "").endswith(("run_task", "review_task", "merge_task")) and args:
         reason = exc.public if isinstance(exc, FeatureCrewError) else "a dependency kept failing"
         _with_deps(lambda deps: _stop_task(str(args[0]), deps, f"gave up after retries: {reason}"))
     else:

@@ -87,6 +87,16 @@ class TaskQueue:
             Retry(max=2, interval=[15, 120]),
         )
 
+    def enqueue_merge(self, task_id: str, head_sha: str) -> str:
+        return self._enqueue_unique(
+            REVIEWS,
+            "bot.jobs.merge_task",
+            (task_id, head_sha),
+            _safe_id(f"merge-{task_id}-{head_sha[:12]}"),
+            self.worker.review_timeout_s,
+            Retry(max=2, interval=[15, 120]),
+        )
+
     def _enqueue_unique(
         self,
         queue: str,

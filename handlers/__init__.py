@@ -6,16 +6,22 @@ from typing import Any
 
 from handlers.context import Handler, HandlerContext, Outcome
 from handlers.installation import note_installation
-from handlers.issue_comment import is_slash_command, run_slash_command
+from handlers.issue_comment import act_on_comment
 from handlers.issues import cancel_task_on_close, cancel_task_on_unlabel, queue_task_for_label
+from handlers.pull_request import record_pull_closed
+from handlers.pull_request_review import act_on_human_review
 
 __all__ = ["HANDLERS", "Handler", "HandlerContext", "Outcome", "dispatch", "wants"]
+
+HUMAN_ONLY = frozenset({"issues", "issue_comment", "pull_request_review"})
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("issues", "labeled"): queue_task_for_label,
     ("issues", "unlabeled"): cancel_task_on_unlabel,
     ("issues", "closed"): cancel_task_on_close,
-    ("issue_comment", "created"): run_slash_command,
+    ("issue_comment", "created"): act_on_comment,
+    ("pull_request", "closed"): record_pull_closed,
+    ("pull_request_review", "submitted"): act_on_human_review,
     ("installation", "created"): note_installation,
     ("installation", "deleted"): note_installation,
     ("installation", "suspend"): note_installation,
@@ -27,9 +33,10 @@ def wants(event: str, action: str, payload: dict[str, Any]) -> bool:
     """Whether a delivery is worth queueing at all: pure, decided before anything is stored."""
     if (event, action) not in HANDLERS:
         return False
-    if event == "issue_comment":
-        return is_slash_command(payload)  # not every comment, the App's own included
-    return True
+    sender = payload.get("sender")
+    # GitHub echoes the App's own comments, labels and reviews: bots never drive these.
+    is_bot = isinstance(sender, dict) and sender.get("type") == "Bot"
+    return not (is_bot and event in HUMAN_ONLY)
 
 
 def dispatch(event: str, payload: dict[str, object], ctx: HandlerContext) -> Outcome:

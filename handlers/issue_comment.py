@@ -1,4 +1,4 @@
-"""issue_comment.created: the `/crew` slash commands of writers, on issues and pull requests."""
+"""issue_comment.created: `/crew` commands from writers, and answers to the model's questions."""
 
 from __future__ import annotations
 
@@ -6,33 +6,58 @@ import re
 from typing import Any
 
 from handlers.context import HandlerContext, Outcome, writer_client
-from handlers.tasks import cancel_task, refresh_status, task_for_thread
+from handlers.tasks import (
+    cancel_task,
+    refresh_status,
+    request_changes,
+    resume_on_answer,
+    task_for_thread,
+)
+from pipeline.models import TaskState
+from pipeline.prompts import human_feedback
 
-PREFIX = "/crew"
 _COMMAND = re.compile(r"^/crew\s+(?P<name>[a-z]+)\b(?P<rest>.*)$", re.DOTALL)
 
 
-def is_slash_command(event: dict[str, Any]) -> bool:
-    """Cheap enough for the web process: decides whether the delivery is queued at all."""
-    body = str((event.get("comment") or {}).get("body") or "")
-    return body.lstrip().startswith(PREFIX)
-
-
-def run_slash_command(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+def act_on_comment(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     sender = event.get("sender") or {}
-    match = _COMMAND.match(str((event.get("comment") or {}).get("body") or "").strip())
-    if match is None:
-        return Outcome.ignore("not a /crew command")
+    if sender.get("type") == "Bot":
+        return Outcome.ignore(f"sender {sender.get('login')} is a bot")
+    body = str((event.get("comment") or {}).get("body") or "").strip()
+    match = _COMMAND.match(body)
+    if match is not None:
+        return _run_command(match.group("name"), match.group("rest").strip(), event, ctx)
+    return _answer_question(event, ctx)
+
+
+def _run_command(name: str, rest: str, event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     gh = writer_client(event, ctx)
     if isinstance(gh, Outcome):
         return gh
-    name = match.group("name")
+    login = event["sender"]["login"]
     if name == "cancel":
-        return cancel_task(event, ctx, f"cancelled by @{sender['login']} with /crew cancel")
+        return cancel_task(event, ctx, f"cancelled by @{login} with /crew cancel")
+    record = task_for_thread(event, ctx)
+    if record is None:
+        return Outcome.ignore("no task on this thread")
     if name == "status":
-        record = task_for_thread(event, ctx)
-        if record is None:
-            return Outcome.ignore("no task on this thread")
         refresh_status(record, event, ctx)
         return Outcome("refreshed", f"status of {record.id} refreshed", task_id=record.id)
+    if name == "retry":
+        return request_changes(record, human_feedback(login, rest, []), event, ctx)
     return Outcome.ignore(f"/crew {name} is not a command this version knows")
+
+
+def _answer_question(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+    issue = event.get("issue") or {}
+    if "pull_request" in issue or not (event.get("installation") or {}).get("id"):
+        return Outcome.ignore("not a comment on an issue")
+    task_id = ctx.store.active_task_for_issue(int(event["repository"]["id"]), int(issue["number"]))
+    record = ctx.store.get(task_id) if task_id else None
+    if record is None or record.progress.state is not TaskState.ASKING:
+        return Outcome.ignore("no question is waiting on this issue")
+    login = event["sender"]["login"]
+    author = (issue.get("user") or {}).get("login")
+    if login != author and not ctx.may_write(ctx.repo(event), login):
+        return Outcome.ignore(f"{login} is neither the author nor a writer")
+    return resume_on_answer(record, event, ctx)

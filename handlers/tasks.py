@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.context import HandlerContext, Outcome
-from pipeline.models import TERMINAL_STATES, TaskRecord, TaskState
+from pipeline.messages import NEEDS_INFO_LABEL, render_stopped
+from pipeline.models import TERMINAL_STATES, Clarification, TaskRecord, TaskState
 from pipeline.status import Reporter
 
 _PUBLISHED = frozenset({TaskState.REVIEWING, TaskState.PR_OPEN})
@@ -37,3 +38,39 @@ def cancel_task(
 def refresh_status(record: TaskRecord, event: dict[str, Any], ctx: HandlerContext) -> None:
     gh = ctx.repo(event)
     Reporter(ctx.store, gh, ctx.github.identity()["bot_login"]).refresh(record)
+
+
+def request_changes(
+    record: TaskRecord, feedback: str, event: dict[str, Any], ctx: HandlerContext
+) -> Outcome:
+    """A human asked for changes: a new attempt on the same branch, within max_attempts."""
+    if record.progress.state not in _PUBLISHED:
+        return Outcome.ignore(f"task {record.id} is {record.progress.state}, not on its PR")
+    limit = ctx.settings.config.github.max_attempts
+    if record.progress.attempts >= limit:
+        gh = ctx.repo(event)
+        if record.progress.pr_number is not None:
+            gh.comment_on_issue(record.progress.pr_number, render_stopped(limit))
+        record = ctx.store.transition(record.id, TaskState.FAILED, f"used all {limit} attempts",
+                                      error=f"stopped after {limit} attempts")  # fmt: skip
+        refresh_status(record, event, ctx)
+        return Outcome("stopped", f"task {record.id} has used its {limit} attempts")
+    ctx.store.update(record.id, requested_changes=feedback, continue_branch=True)
+    ctx.queue.enqueue_task(record.id, attempt_key=f"changes-{ctx.delivery_id}")
+    return Outcome("queued", f"attempt {record.progress.attempts + 1} of {record.id}", record.id)
+
+
+def resume_on_answer(record: TaskRecord, event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+    """The answer to the model's question: into the spec, and the task goes on."""
+    answer = str(event["comment"].get("body") or "").strip()
+    by = event["sender"]["login"]
+    clarification = Clarification(question=record.progress.question or "", answer=answer, by=by)
+    record = ctx.store.transition(
+        record.id, TaskState.QUEUED, f"@{by} answered the question",
+        clarifications=(*record.progress.clarifications, clarification), question=None,
+    )  # fmt: skip
+    gh = ctx.repo(event)
+    gh.remove_label(record.spec.issue_number, NEEDS_INFO_LABEL)
+    refresh_status(record, event, ctx)
+    ctx.queue.enqueue_task(record.id, attempt_key=f"answer-{ctx.delivery_id}")
+    return Outcome("resumed", f"task {record.id} resumed with @{by}'s answer", record.id)

@@ -14,6 +14,7 @@ from pipeline.models import (
 
 STATUS_MARKER = "<!-- feature-crew:status -->"
 ASK_MARKER = "<!-- feature-crew:ask -->"
+NEEDS_INFO_LABEL = "feature-crew:needs-info"
 AUDIT_CHECK = "Feature Crew / audit"
 REVIEW_CHECK = "Feature Crew / review"
 
@@ -131,3 +132,14 @@ def render_question(question: str) -> str:
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def render_stopped(attempts: int) -> str:
+    return (
+        f"Feature Crew has stopped: this task used its {attempts} attempts. The pull request "
+        "stays open for a human to finish or close."
+    )
+
+
+def render_merge_refused(reason: str) -> str:
+    return f"Feature Crew did not merge this pull request: {_one_line(reason)}"

@@ -162,6 +162,14 @@ class ReviewVerdict(Frozen):
     usage: tuple[Usage, ...] = ()
 
 
+class Clarification(Frozen):
+    """A question the model asked on the issue and the answer a human gave."""
+
+    question: str
+    answer: str
+    by: str
+
+
 class TaskProgress(Frozen):
     """Everything about a task that changes as it runs; stored beside its spec."""
 
@@ -172,6 +180,10 @@ class TaskProgress(Frozen):
     model: str | None = None
     attempts: int = 0
     feedback: str | None = None  # what the next attempt must address (audit or human)
+    requested_changes: str | None = None  # a human's feedback waiting for the next attempt
+    continue_branch: bool = False  # attempts after the PR opened build on its branch
+    question: str | None = None  # the model's open [ASK] question
+    clarifications: tuple[Clarification, ...] = ()
     status_comment_id: int | None = None
     pr_number: int | None = None
     pr_url: str | None = None

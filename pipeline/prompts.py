@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import guardrails
-from pipeline.models import AuditReport, DiffSummary, TaskSpec
+from pipeline.models import AuditReport, Clarification, DiffSummary, TaskSpec
 
 MAX_MAP_FILES = 300
 MAX_DIFF_CHARS = 120_000
+MAX_FEEDBACK_CHARS = 20_000
 
 
 def generation_system(tier: int) -> str:
@@ -33,12 +35,30 @@ def repository_map(root: Path, limit: int = MAX_MAP_FILES) -> list[str]:
 _SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "build", "dist"})
 
 
-def generation_prompt(spec: TaskSpec, files: list[str], feedback: str | None) -> str:
+def human_feedback(author: str, body: str, inline: list[dict[str, Any]]) -> str:
+    """A human's review or `/crew retry` words, with inline comments anchored to their lines."""
+    parts = [f"@{author} asked for changes:\n\n{body.strip() or '(no summary)'}"]
+    for comment in inline:
+        where = f"{comment.get('path')}:{comment.get('line') or comment.get('position') or '?'}"
+        parts.append(f"- On `{where}`: {str(comment.get('body', '')).strip()}")
+    return "\n".join(parts)[:MAX_FEEDBACK_CHARS]
+
+
+def generation_prompt(
+    spec: TaskSpec,
+    files: list[str],
+    feedback: str | None,
+    clarifications: tuple[Clarification, ...] = (),
+) -> str:
     parts = [
         f"Repository: {spec.repo_full_name} (branch `{spec.branch}`)",
         "Files:\n" + "\n".join(f"- {f}" for f in files),
         f"## Issue #{spec.issue_number}\n\n<issue>\n{spec.spec}\n</issue>",
     ]
+    for item in clarifications:
+        parts.append(
+            f"You asked: {item.question}\n@{item.by} answered:\n<answer>\n{item.answer}\n</answer>"
+        )
     if feedback:
         parts.append(
             "## Your previous attempt needs changes\n\nThe files already contain your previous "

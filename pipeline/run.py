@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-import guardrails
 from pipeline.audit import audit_feedback, run_audit
 from pipeline.editor import EditorTool
 from pipeline.generate import generate
 from pipeline.messages import (
     AUDIT_CHECK,
+    NEEDS_INFO_LABEL,
     REVIEW_CHECK,
     render_audit_summary,
     render_question,
@@ -20,21 +20,15 @@ from pipeline.messages import (
 )
 from pipeline.models import (
     AuditVerdict,
-    DiffSummary,
     GenerationOutcome,
-    ReviewVerdict,
     TaskRecord,
     TaskState,
 )
-from pipeline.prompts import generation_prompt, generation_system, repository_map, reviewer_prompt
+from pipeline.prompts import generation_prompt, generation_system, repository_map
 from pipeline.publish import (
     ensure_pull_request,
-    post_review,
-    review_conclusion,
     upsert_check_run,
 )
-from pipeline.review import ReviewInput, decide, run_checks
-from pipeline.reviewer_model import ask_reviewer
 from pipeline.router import route_task
 from pipeline.status import Reporter
 from pipeline.workspace import Worktree
@@ -48,7 +42,6 @@ if TYPE_CHECKING:
     from pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
-NEEDS_INFO_LABEL = "feature-crew:needs-info"
 S = TaskState
 
 
@@ -72,18 +65,19 @@ class Deps:
 def run_task(task_id: str, deps: Deps) -> TaskState:
     """Generate, audit (retrying with feedback), push, open the PR, queue the review."""
     record = deps.store.require(task_id)
-    state = record.progress.state
-    if state in (S.MERGED, S.CANCELLED, S.FAILED, S.ASKING):
-        return state
-    if state in (S.REVIEWING, S.PR_OPEN) and record.progress.head_sha:
-        deps.queue.enqueue_review(task_id, record.progress.head_sha)  # a re-run: the PR exists
-        return state
+    progress = record.progress
+    if progress.state in (S.MERGED, S.CANCELLED, S.FAILED, S.ASKING):
+        return progress.state
+    if progress.state in (S.REVIEWING, S.PR_OPEN) and progress.requested_changes is None:
+        if progress.head_sha:  # a re-run after the PR opened: make sure it gets reviewed
+            deps.queue.enqueue_review(task_id, progress.head_sha)
+        return progress.state
     gh = deps.repo(record)
     report = deps.reporter(gh)
     route = _route(record, deps)
     if _over_budget(record, route["tier"], report, deps):
         return S.BUDGET_WAIT
-    record = report.move(record, S.GENERATING, "routed", **route)
+    record = report.move(record, S.GENERATING, _start_note(record), **route)
     worktree = _prepare_worktree(record, gh, deps)
     try:
         record = _generate_and_audit(record, worktree, report, deps)
@@ -94,7 +88,20 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
         deps.workspace.remove_worktree(record.spec.repo_id, record.spec.id)
 
 
+def _start_note(record: TaskRecord) -> str:
+    if record.progress.requested_changes is not None:
+        return "a new attempt with a reviewer's feedback"
+    return "routed"
+
+
 def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
+    """The tier and model; a task keeps its tier once its pull request is open."""
+    progress = record.progress
+    changes: dict[str, Any] = {}
+    if progress.requested_changes is not None:
+        changes = {"feedback": progress.requested_changes, "requested_changes": None}
+    if progress.continue_branch and progress.tier is not None:
+        return {"tier": progress.tier, **changes}
     spec = record.spec
     labels = [f"feature-crew:tier-{spec.tier_override}"] if spec.tier_override else []
     title, _, body = spec.spec.partition("\n\n")
@@ -105,6 +112,8 @@ def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
         "size": route.size.value,
         "route_reasons": route.reasons,
         "model": tier.model,
+        "attempts": 0,  # a fresh run from the base branch starts counting again
+        **changes,
     }
 
 
@@ -128,7 +137,13 @@ def _over_budget(record: TaskRecord, tier: int, report: Reporter, deps: Deps) ->
 def _prepare_worktree(record: TaskRecord, gh: RepoClient, deps: Deps) -> Worktree:
     spec, ws = record.spec, deps.workspace
     ws.sync_mirror(spec.repo_id, spec.clone_url, gh.token())
-    return ws.prepare_worktree(spec.repo_id, spec.id, spec.branch, spec.default_branch)
+    return ws.prepare_worktree(
+        spec.repo_id,
+        spec.id,
+        spec.branch,
+        spec.default_branch,
+        continue_branch=record.progress.continue_branch,
+    )
 
 
 def _generate_and_audit(
@@ -139,11 +154,16 @@ def _generate_and_audit(
     tier = int(record.progress.tier or 2)
     editor = EditorTool(worktree.path, config.review.protected_paths)
     feedback: str | None = record.progress.feedback
-    for attempt in range(1, config.github.max_attempts + 1):
+    while (attempt := record.progress.attempts + 1) <= config.github.max_attempts:
         deps.store.ensure_live(record.id)  # stop spending once cancelled
         result = generate(
             system=generation_system(tier),
-            prompt=generation_prompt(record.spec, repository_map(worktree.path), feedback),
+            prompt=generation_prompt(
+                record.spec,
+                repository_map(worktree.path),
+                feedback,
+                record.progress.clarifications,
+            ),
             tier=config.tier(tier),
             editor=editor,
             env=deps.settings.env,
@@ -153,8 +173,7 @@ def _generate_and_audit(
         deps.store.add_spend(tier, result.cost_usd)
         if result.outcome is GenerationOutcome.ASKED:
             return _ask(record, result.final_text, report, cost)
-        changed = worktree.changed_files()
-        if not changed:
+        if not result.files_changed:
             feedback = "You made no changes. Implement the issue with the edit tool."
             record = report.update(record, attempts=attempt, cost_usd=cost, feedback=feedback)
             continue
@@ -163,7 +182,7 @@ def _generate_and_audit(
         )
         audit = run_audit(
             worktree.path,
-            changed,
+            worktree.changed_files(),
             config.self_audit,
             cache_dir=deps.settings.env.home / "cache" / str(record.spec.repo_id),
         )
@@ -175,14 +194,17 @@ def _generate_and_audit(
             record = report.move(
                 record, S.GENERATING, "audit failed; retrying with its report", feedback=feedback
             )
-    return report.fail(record, f"no passing change after {config.github.max_attempts} attempts")
+    limit = config.github.max_attempts
+    return report.fail(record, f"no passing change after {limit} attempts")
 
 
 def _ask(record: TaskRecord, text: str, report: Reporter, cost: float) -> TaskRecord:
     question = text.strip()[len("[ASK]:") :].strip() or "Could you say more about what you need?"
     report.gh.comment_on_issue(record.spec.issue_number, render_question(question))
     report.gh.add_labels(record.spec.issue_number, [NEEDS_INFO_LABEL])
-    return report.move(record, S.ASKING, "the model asked a question", cost_usd=cost)
+    return report.move(
+        record, S.ASKING, "the model asked a question", cost_usd=cost, question=question
+    )
 
 
 def _publish(
@@ -232,56 +254,3 @@ def _publish(
     )
     deps.queue.enqueue_review(spec.id, diff.head_sha)
     return record.progress.state
-
-
-def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
-    """The fresh-context reviewer: it reads only the spec, the diff and the audit report."""
-    record = deps.store.require(task_id)
-    progress = record.progress
-    if progress.state is not S.REVIEWING or progress.head_sha != head_sha:
-        log.info("review of %s@%s skipped: task is %s", task_id, head_sha[:8], progress.state)
-        return progress.state
-    raw = deps.store.load_blob(task_id, f"diff-{head_sha}")
-    if raw is None or progress.audit is None or progress.pr_number is None:
-        return deps.reporter(deps.repo(record)).fail(record, "review inputs missing").progress.state
-    inp = ReviewInput(
-        spec=record.spec.spec,
-        diff=DiffSummary.model_validate_json(raw),
-        audit=progress.audit,
-        tier=int(progress.tier or 2),
-    )
-    verdict = _review(inp, deps)
-    gh = deps.repo(record)
-    report = deps.reporter(gh)
-    post_review(gh, progress.pr_number, verdict, report.bot_login)
-    upsert_check_run(
-        gh,
-        sha=head_sha,
-        name=REVIEW_CHECK,
-        title=f"Verdict: {verdict.action.value}",
-        summary=verdict.reason,
-        conclusion=review_conclusion(verdict),
-        external_id=task_id,
-    )
-    review_cost = sum(u.cost_usd for u in verdict.usage)
-    deps.store.add_spend(int(progress.tier or 2), review_cost)
-    cost = progress.cost_usd + review_cost
-    record = report.move(
-        record, S.PR_OPEN, f"reviewer: {verdict.action.value}", review=verdict, cost_usd=cost
-    )
-    return record.progress.state
-
-
-def _review(inp: ReviewInput, deps: Deps) -> ReviewVerdict:
-    config = deps.settings.config.review
-    checks = run_checks(inp, config)
-    if not config.enabled or not all(c.passed for c in checks):
-        return decide(inp, config, checks, None, None)
-    verdict, usage = ask_reviewer(
-        system=guardrails.load("reviewer"),
-        prompt=reviewer_prompt(inp.spec, inp.diff, inp.audit),
-        review=config,
-        env=deps.settings.env,
-        price_for=deps.settings.config.price,
-    )
-    return decide(inp, config, checks, verdict, config.model if verdict else None, usage)

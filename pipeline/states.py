@@ -11,7 +11,7 @@ ALLOWED: dict[TaskState, frozenset[TaskState]] = {
     S.ASKING: frozenset({S.QUEUED, S.GENERATING, S.CANCELLED, S.FAILED}),
     # A failed audit sends the task back to generating with the report as feedback.
     S.AUDITING: frozenset({S.GENERATING, S.REVIEWING, S.CANCELLED, S.FAILED}),
-    S.REVIEWING: frozenset({S.PR_OPEN, S.GENERATING, S.CANCELLED, S.FAILED}),
+    S.REVIEWING: frozenset({S.PR_OPEN, S.GENERATING, S.MERGED, S.CANCELLED, S.FAILED}),
     S.PR_OPEN: frozenset({S.MERGED, S.GENERATING, S.REVIEWING, S.CANCELLED, S.FAILED}),
     S.MERGED: frozenset(),
     S.CANCELLED: frozenset(),

@@ -53,9 +53,20 @@ class Workspace:
                 raise network_error(exc, "fetch", clone_url) from exc
 
     def prepare_worktree(
-        self, repo_id: int, task_id: str, branch: str, base_branch: str
+        self,
+        repo_id: int,
+        task_id: str,
+        branch: str,
+        base_branch: str,
+        *,
+        continue_branch: bool = False,
     ) -> Worktree:
-        """A fresh worktree on `branch`, created at origin's `base_branch`; any old one goes."""
+        """A fresh worktree on `branch`; any old one goes.
+
+        The branch starts at origin's `base_branch`, or, with `continue_branch`, at origin's
+        copy of `branch` itself (a new attempt on an open pull request); the diff base is then
+        where the branch left the base branch.
+        """
         name, path = _worktree_name(task_id), self.worktree_path(task_id)
         with self._locked(repo_id):
             repo = self._open(repo_id)
@@ -63,14 +74,18 @@ class Workspace:
             base = repo.references.get(f"refs/remotes/{ORIGIN}/{base_branch}")
             if base is None:
                 raise WorkspaceError(f"base branch {base_branch!r} is not in the mirror")
-            commit = base.peel(pygit2.Commit)
+            commit = base_commit = base.peel(pygit2.Commit)
+            pushed = repo.references.get(f"refs/remotes/{ORIGIN}/{branch}")
+            if continue_branch and pushed is not None:
+                commit = pushed.peel(pygit2.Commit)
+                base_commit = repo[repo.merge_base(base_commit.id, commit.id)].peel(pygit2.Commit)
             if not pygit2.reference_is_valid_name(f"refs/heads/{branch}"):
                 raise WorkspaceError(f"invalid branch name {branch!r}")
             _release_branch(repo, branch)
             local = repo.branches.local.create(branch, commit, force=True)
             path.parent.mkdir(parents=True, exist_ok=True)
             repo.add_worktree(name, str(path), local)
-        return Worktree(path, branch, str(commit.id))
+        return Worktree(path, branch, str(base_commit.id))
 
     def remove_worktree(self, repo_id: int, task_id: str) -> None:
         """Delete the task's worktree and its registration; nothing happens if it is gone."""

@@ -105,13 +105,17 @@ def test_slash_commands_need_a_writer(world: World) -> None:
     assert world.store.recent(1)[0].progress.state is TaskState.CANCELLED
 
 
-def test_only_slash_commands_are_queued_from_comments() -> None:
-    def comment(body: str) -> dict:
-        return {"action": "created", "comment": {"body": body}}
+def test_the_apps_own_echoes_are_not_queued() -> None:
+    bot = {"login": "feature-crew-test[bot]", "type": "Bot"}
+    human = {"login": "alice", "type": "User"}
 
-    assert wants("issue_comment", "created", comment("/crew status"))
-    assert wants("issue_comment", "created", comment("  /crew cancel"))
-    assert not wants("issue_comment", "created", comment("<!-- feature-crew:status -->"))
-    assert not wants("issue_comment", "edited", comment("/crew cancel"))
-    assert wants("issues", "labeled", {})
+    def comment(sender: dict) -> dict:
+        return {"action": "created", "comment": {"body": "/crew cancel"}, "sender": sender}
+
+    assert wants("issue_comment", "created", comment(human))
+    assert not wants("issue_comment", "created", comment(bot))
+    assert not wants("issue_comment", "edited", comment(human))
+    assert not wants("issues", "labeled", {"sender": bot})
+    assert wants("issues", "labeled", {"sender": human})
+    assert wants("pull_request", "closed", {"sender": bot})  # a merge bot's merge still counts
     assert not wants("push", "", {})

@@ -147,6 +147,20 @@ def list_reviews(ctx: Ctx) -> Response:
     return paginate(ctx, [ctx.gh.shapes.review(r) for r in reviews])
 
 
+@endpoint(perms=READ)
+def list_review_comments(ctx: Ctx) -> Response:
+    pull = _pull(ctx)
+    review = ctx.gh.state.reviews.get(ctx.number("review_id"))
+    if review is None or (review.repo, review.pull_number) != (pull.repo, pull.number):
+        raise not_found()
+    shaped = [
+        {"id": review.id * 100 + i, "pull_request_review_id": review.id,
+         "user": ctx.gh.shapes.user(review.user), "commit_id": review.commit_id, **comment}
+        for i, comment in enumerate(review.comments)
+    ]  # fmt: skip
+    return paginate(ctx, shaped)
+
+
 @endpoint(perms=WRITE)
 def create_review(ctx: Ctx) -> Response:
     body = ctx.body if isinstance(ctx.body, dict) else {}
@@ -212,4 +226,5 @@ ROUTES = [
     Route(f"{_PULL}/merge", merge_pull, methods=["PUT"]),
     Route(f"{_PULL}/reviews", list_reviews, methods=["GET"]),
     Route(f"{_PULL}/reviews", create_review, methods=["POST"]),
+    Route(f"{_PULL}/reviews/{{review_id:int}}/comments", list_review_comments, methods=["GET"]),
 ]

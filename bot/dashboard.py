@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from html import escape
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.runtime import WebRuntime
+from bot.taskstats import summarize
+from pipeline.messages import usd
 from pipeline.models import TaskRecord
+
+SUMMARY_WINDOW_S = 7 * 24 * 3600
 
 _COOKIE = "feature_crew_dashboard"
 
@@ -54,7 +60,7 @@ def _row(record: TaskRecord) -> str:
         f"#{s.issue_number}",
         escape(p.state.value),
         str(p.tier or ""),
-        f"${p.cost_usd:.4f}",
+        usd(p.cost_usd),
         f"{record.duration_s:.0f}s",
         pr,
     )
@@ -82,13 +88,33 @@ async def show_dashboard(request: Request) -> Response:
         return HTMLResponse(_PAGE.format(body=_LOGIN.format(error="")), status_code=401)
     if not rt.settings.app_configured or rt.settings.webhook_secret is None:
         return HTMLResponse(_PAGE.format(body=_SETUP.format(missing=_missing(rt))))
-    records = rt.store.recent(50)
+    body = await run_in_threadpool(_render_tasks, rt)  # Redis calls stay off the event loop
+    return HTMLResponse(_PAGE.format(body=body))
+
+
+def _render_tasks(rt: WebRuntime) -> str:
     head = "".join(
         f"<th>{h}</th>"
         for h in ("Task", "Repository", "Issue", "State", "Tier", "Cost", "Duration", "PR")
     )
-    rows = "".join(_row(r) for r in records) or '<tr><td colspan="8">No tasks yet.</td></tr>'
-    return HTMLResponse(_PAGE.format(body=f"<table><tr>{head}</tr>{rows}</table>"))
+    rows = "".join(_row(r) for r in rt.store.recent(50))
+    rows = rows or '<tr><td colspan="8">No tasks yet.</td></tr>'
+    return _tier_summary(rt) + f"<h2>Recent tasks</h2><table><tr>{head}</tr>{rows}</table>"
+
+
+def _tier_summary(rt: WebRuntime) -> str:
+    stats = summarize(rt.store.iter_all(since=time.time() - SUMMARY_WINDOW_S)).by_tier
+    if not stats:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("Tier", "Tasks", "Success", "Cost", "Median latency"))
+    rows = "".join(
+        f"<tr><td>{escape(tier)}</td><td>{s.tasks}</td>"
+        f"<td>{'-' if s.success_rate is None else f'{s.success_rate:.0%}'}</td>"
+        f"<td>{usd(s.cost_usd)}</td>"
+        f"<td>{'-' if s.median_latency_s is None else f'{s.median_latency_s:.0f} s'}</td></tr>"
+        for tier, s in sorted(stats.items())
+    )
+    return f"<h2>Last 7 days</h2><table><tr>{head}</tr>{rows}</table>"
 
 
 async def log_in(request: Request) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from pipeline.generate import EDIT_TOOL_NAME
 from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
@@ -86,6 +88,8 @@ def test_labelled_issue_becomes_a_reviewed_pull_request_on_anthropic(world: Worl
     assert task.progress.tier == 2 and task.progress.cost_usd > 0
     assert len(world.store.recent(5)) == 1
     assert world.anthropic.remaining("claude-sonnet-5-5") == 0
+    page = httpx.get(f"{world.web.url}/").text
+    assert task.id in page and "Last 7 days" in page and "100%" in page
 
 
 def test_labelled_issue_becomes_a_reviewed_pull_request_on_openai(world: World) -> None:

@@ -6,10 +6,20 @@ import logging
 from typing import TYPE_CHECKING
 
 import guardrails
+from bot.config import ReviewConfig
 from pipeline.messages import REVIEW_CHECK
-from pipeline.models import DiffSummary, ReviewVerdict, TaskState
+from pipeline.models import (
+    CheckResult,
+    DiffSummary,
+    ModelVerdict,
+    ReviewAction,
+    ReviewVerdict,
+    TaskState,
+    Usage,
+)
 from pipeline.prompts import reviewer_prompt
 from pipeline.publish import post_review, review_conclusion, upsert_check_run
+from pipeline.repo_config import RepoConfig, narrow
 from pipeline.review import ReviewInput, decide, run_checks
 from pipeline.reviewer_model import ask_reviewer
 
@@ -36,7 +46,7 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         audit=progress.audit,
         tier=int(progress.tier or 2),
     )
-    verdict = _review(inp, deps)
+    verdict = _review(inp, task_id, deps)
     gh = deps.repo(record)
     report = deps.reporter(gh)
     post_review(gh, progress.pr_number, verdict, report.bot_login)
@@ -58,16 +68,61 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
     return record.progress.state
 
 
-def _review(inp: ReviewInput, deps: Deps) -> ReviewVerdict:
-    config = deps.settings.config.review
+def _review(inp: ReviewInput, task_id: str, deps: Deps) -> ReviewVerdict:
+    config = _review_config(task_id, deps)
     checks = run_checks(inp, config)
     if not config.enabled or not all(c.passed for c in checks):
         return decide(inp, config, checks, None, None)
-    verdict, usage = ask_reviewer(
-        system=guardrails.load("reviewer"),
-        prompt=reviewer_prompt(inp.spec, inp.diff, inp.audit),
+    prompt = reviewer_prompt(inp.spec, inp.diff, inp.audit)
+    verdict, usage = _ask(guardrails.load("reviewer"), prompt, config, deps)
+    decided = decide(inp, config, checks, verdict, config.model if verdict else None, usage)
+    if inp.tier != 3 or decided.action is ReviewAction.REJECT:
+        return decided
+    return _security_review(decided, prompt, config, deps)
+
+
+def _review_config(task_id: str, deps: Deps) -> ReviewConfig:
+    raw = deps.store.load_blob(task_id, "repo-config")
+    repo = RepoConfig.model_validate_json(raw) if raw else RepoConfig()
+    return narrow(deps.settings.config, repo).review
+
+
+def _ask(
+    system: str, prompt: str, config: ReviewConfig, deps: Deps
+) -> tuple[ModelVerdict | None, tuple[Usage, ...]]:
+    return ask_reviewer(
+        system=system,
+        prompt=prompt,
         review=config,
         env=deps.settings.env,
         price_for=deps.settings.config.price,
     )
-    return decide(inp, config, checks, verdict, config.model if verdict else None, usage)
+
+
+def _security_review(
+    decided: ReviewVerdict, prompt: str, config: ReviewConfig, deps: Deps
+) -> ReviewVerdict:
+    """Tier 3 only: the tier's own model reviews the change for security, and may veto it."""
+    tier3 = deps.settings.config.tier3
+    security = config.model_copy(
+        update={"provider": tier3.provider, "model": tier3.model, "base_url": tier3.base_url}
+    )
+    verdict, usage = _ask(guardrails.load("security"), prompt, security, deps)
+    checks = (*decided.checks, CheckResult(
+        name="security_review",
+        passed=verdict is not None and verdict.action is ReviewAction.APPROVE,
+        detail=verdict.reason if verdict else "the security reviewer gave no verdict",
+    ))  # fmt: skip
+    usage = decided.usage + usage
+    if checks[-1].passed:
+        return decided.model_copy(update={"checks": checks, "usage": usage})
+    return decided.model_copy(
+        update={
+            "action": ReviewAction.REJECT,
+            "reason": f"Security review: {checks[-1].detail}",
+            "feedback": verdict.feedback if verdict else "",
+            "checks": checks,
+            "decided_by": tier3.model,
+            "usage": usage,
+        }
+    )

@@ -1,4 +1,4 @@
-"""The one place the stages are sequenced: a task's run, and its fresh-context review."""
+"""The one place a task's stages are sequenced: route, generate, audit, publish."""
 
 from __future__ import annotations
 
@@ -29,11 +29,14 @@ from pipeline.publish import (
     ensure_pull_request,
     upsert_check_run,
 )
+from pipeline.repo_config import PATH as REPO_CONFIG_PATH
+from pipeline.repo_config import narrow, parse_repo_config
 from pipeline.router import route_task
 from pipeline.status import Reporter
 from pipeline.workspace import Worktree
 
 if TYPE_CHECKING:
+    from bot.config import OperatorConfig
     from bot.github import GitHubApp
     from bot.github_repo import RepoClient
     from bot.queue import TaskQueue
@@ -80,10 +83,11 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     record = report.move(record, S.GENERATING, _start_note(record), **route)
     worktree = _prepare_worktree(record, gh, deps)
     try:
-        record = _generate_and_audit(record, worktree, report, deps)
+        config = _repository_config(record, deps)
+        record = _generate_and_audit(record, worktree, report, deps, config)
         if record.progress.state is not S.AUDITING:
             return record.progress.state
-        return _publish(record, worktree, gh, report, deps)
+        return _publish(record, worktree, gh, report, deps, config)
     finally:
         deps.workspace.remove_worktree(record.spec.repo_id, record.spec.id)
 
@@ -146,11 +150,19 @@ def _prepare_worktree(record: TaskRecord, gh: RepoClient, deps: Deps) -> Worktre
     )
 
 
+def _repository_config(record: TaskRecord, deps: Deps) -> OperatorConfig:
+    """The operator's config narrowed by the repository's own file on its default branch."""
+    spec = record.spec
+    text = deps.workspace.read_base_file(spec.repo_id, spec.default_branch, REPO_CONFIG_PATH)
+    repo = parse_repo_config(text)
+    deps.store.save_blob(spec.id, "repo-config", repo.model_dump_json())
+    return narrow(deps.settings.config, repo)
+
+
 def _generate_and_audit(
-    record: TaskRecord, worktree: Worktree, report: Reporter, deps: Deps
+    record: TaskRecord, worktree: Worktree, report: Reporter, deps: Deps, config: OperatorConfig
 ) -> TaskRecord:
     """Up to max_attempts rounds of generate → audit; ends AUDITING (passed), ASKING or FAILED."""
-    config = deps.settings.config
     tier = int(record.progress.tier or 2)
     editor = EditorTool(worktree.path, config.review.protected_paths)
     feedback: str | None = record.progress.feedback
@@ -208,7 +220,12 @@ def _ask(record: TaskRecord, text: str, report: Reporter, cost: float) -> TaskRe
 
 
 def _publish(
-    record: TaskRecord, worktree: Worktree, gh: RepoClient, report: Reporter, deps: Deps
+    record: TaskRecord,
+    worktree: Worktree,
+    gh: RepoClient,
+    report: Reporter,
+    deps: Deps,
+    config: OperatorConfig,
 ) -> TaskState:
     spec, ident = record.spec, deps.github.identity()
     deps.store.ensure_live(spec.id)  # a cancel that came during generation: open no PR
@@ -216,7 +233,7 @@ def _publish(
         f"{spec.issue_title}\n\nCloses #{spec.issue_number}. Task {spec.id}.",
         ident["bot_login"],
         f"{ident['id']}+{ident['bot_login']}@users.noreply.github.com",
-        deps.settings.config.review.protected_paths,
+        config.review.protected_paths,
     )
     diff = worktree.diff()
     worktree.push(spec.clone_url, gh.token())  # a fresh token: generation may take long

@@ -52,6 +52,22 @@ class Workspace:
             except pygit2.GitError as exc:
                 raise network_error(exc, "fetch", clone_url) from exc
 
+    def read_base_file(self, repo_id: int, base_branch: str, path: str) -> str | None:
+        """A file as it is on origin's base branch (never the model's edited copy)."""
+        with self._locked(repo_id):
+            repo = self._open(repo_id)
+            ref = repo.references.get(f"refs/remotes/{ORIGIN}/{base_branch}")
+            if ref is None:
+                return None
+            tree = ref.peel(pygit2.Commit).tree
+            try:
+                blob = repo[tree[path].id]
+            except KeyError:
+                return None
+            if not isinstance(blob, pygit2.Blob) or blob.size > 64 * 1024:
+                return None
+            return blob.data.decode("utf-8", errors="replace")
+
     def prepare_worktree(
         self,
         repo_id: int,

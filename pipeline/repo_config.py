@@ -1,0 +1,85 @@
+"""`.github/feature-crew.toml`: a repository narrows, never widens, the operator's config."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.config import AuditToolName, OperatorConfig
+from pipeline.errors import PermanentError
+
+PATH = ".github/feature-crew.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RepoAudit(_Section):
+    tools: tuple[AuditToolName, ...] | None = None  # only tools the operator enabled count
+    pytest_args: tuple[str, ...] | None = None
+    ruff_args: tuple[str, ...] | None = None
+    mypy_args: tuple[str, ...] | None = None
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
+class RepoReview(_Section):
+    protected_paths: tuple[str, ...] = ()  # added to the operator's
+    max_files_per_tier1: int | None = Field(default=None, ge=1)
+    max_files_per_tier2: int | None = Field(default=None, ge=1)
+    max_files_per_tier3: int | None = Field(default=None, ge=1)
+
+
+class RepoConfig(_Section):
+    self_audit: RepoAudit = Field(default_factory=RepoAudit)
+    review: RepoReview = Field(default_factory=RepoReview)
+
+
+def parse_repo_config(text: str | None) -> RepoConfig:
+    """The repository's file, or an error naming the key, for the status comment."""
+    if text is None:
+        return RepoConfig()
+    try:
+        return RepoConfig.model_validate(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as err:
+        raise PermanentError(f"{PATH}: not valid TOML: {err}") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise PermanentError(f"{PATH}: '{key}': {message}") from None
+
+
+def _smaller(mine: Any, theirs: Any) -> Any:
+    return mine if theirs is None else min(mine, theirs)
+
+
+def narrow(config: OperatorConfig, repo: RepoConfig) -> OperatorConfig:
+    audit, review = config.self_audit, config.review
+    ra, rr = repo.self_audit, repo.review
+    tools = audit.tools if ra.tools is None else tuple(t for t in audit.tools if t in ra.tools)
+    narrowed_audit = audit.model_copy(
+        update={
+            "tools": tools,
+            "pytest_args": ra.pytest_args if ra.pytest_args is not None else audit.pytest_args,
+            "ruff_args": ra.ruff_args if ra.ruff_args is not None else audit.ruff_args,
+            "mypy_args": ra.mypy_args if ra.mypy_args is not None else audit.mypy_args,
+            "timeout_s": _smaller(audit.timeout_s, ra.timeout_s),
+        }
+    )
+    extra = tuple(p for p in rr.protected_paths if p not in review.protected_paths)
+    narrowed_review = review.model_copy(
+        update={
+            "protected_paths": review.protected_paths + extra,
+            **{
+                f"max_files_per_tier{n}": _smaller(
+                    getattr(review, f"max_files_per_tier{n}"),
+                    getattr(rr, f"max_files_per_tier{n}"),
+                )
+                for n in (1, 2, 3)
+            },
+        }
+    )
+    return config.model_copy(update={"self_audit": narrowed_audit, "review": narrowed_review})

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.audit import audit_feedback, run_audit
+from pipeline.baseline import base_failures, forgive_known_failures
 from pipeline.editor import EditorTool
 from pipeline.generate import generate
 from pipeline.messages import (
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 S = TaskState
+BASELINE_TTL_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,20 @@ def _repository_config(record: TaskRecord, deps: Deps) -> OperatorConfig:
     return narrow(deps.settings.config, repo)
 
 
+def _known_failures(
+    record: TaskRecord, worktree: Worktree, config: OperatorConfig, cache_dir: Path, deps: Deps
+) -> list[str]:
+    """Tests failing before any edit, measured once per base commit and kept in Redis."""
+    key = ("baseline", record.spec.repo_id, worktree.base_sha)
+    known = deps.store.cache_get(*key)
+    if known is None and record.progress.continue_branch:
+        return []  # the worktree holds earlier attempts, not the base: nothing to measure
+    if known is None:
+        known = base_failures(worktree.path, config.self_audit, cache_dir)
+        deps.store.cache_set(known, BASELINE_TTL_S, *key)
+    return list(known)
+
+
 def _generate_and_audit(
     record: TaskRecord, worktree: Worktree, report: Reporter, deps: Deps, config: OperatorConfig
 ) -> TaskRecord:
@@ -166,6 +183,8 @@ def _generate_and_audit(
     tier = int(record.progress.tier or 2)
     editor = EditorTool(worktree.path, config.review.protected_paths)
     feedback: str | None = record.progress.feedback
+    cache_dir = deps.settings.env.home / "cache" / str(record.spec.repo_id)
+    known = _known_failures(record, worktree, config, cache_dir, deps)
     while (attempt := record.progress.attempts + 1) <= config.github.max_attempts:
         deps.store.ensure_live(record.id)  # stop spending once cancelled
         result = generate(
@@ -193,11 +212,9 @@ def _generate_and_audit(
             record, S.AUDITING, f"attempt {attempt}", attempts=attempt, cost_usd=cost
         )
         audit = run_audit(
-            worktree.path,
-            worktree.changed_files(),
-            config.self_audit,
-            cache_dir=deps.settings.env.home / "cache" / str(record.spec.repo_id),
+            worktree.path, worktree.changed_files(), config.self_audit, cache_dir=cache_dir
         )
+        audit = forgive_known_failures(audit, known)
         record = report.update(record, audit=audit)
         if audit.verdict is AuditVerdict.READY_FOR_REVIEW:
             return record

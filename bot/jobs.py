@@ -15,7 +15,7 @@ from bot.deliveries import load_delivery
 from bot.github import GitHubApp
 from bot.queue import TaskQueue, rq_redis
 from bot.settings import Settings, load_settings
-from bot.store import TaskStore
+from bot.store import Superseded, TaskStore
 from handlers import HandlerContext, dispatch
 from pipeline import land, review_job, run
 from pipeline.errors import FeatureCrewError, PermanentError, TaskCancelled, TransientError
@@ -124,6 +124,9 @@ def _guarded(task_id: str, deps: run.Deps, work: Callable[[], TaskState]) -> str
     except TaskCancelled:
         log.info("task %s was cancelled while its job ran; stopped", task_id)
         return TaskState.CANCELLED.value
+    except Superseded as err:
+        log.info("task %s moved on while its job ran: %s", task_id, err)
+        return "superseded"
     except PermanentError as err:
         log.warning("task %s stopped: %s", task_id, err)
         _stop_task(task_id, deps, err.public)

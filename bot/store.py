@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from redis import Redis
+from redis.exceptions import WatchError
 
 from pipeline.errors import PermanentError, TaskCancelled
 from pipeline.models import TaskProgress, TaskRecord, TaskSpec, TaskState, Transition
@@ -47,6 +48,33 @@ class Claim:
     @property
     def busy(self) -> bool:
         return not self.created
+
+
+class Superseded(PermanentError):
+    """Another job or handler moved the task on; this job's write no longer applies."""
+
+
+def _next(
+    record: TaskRecord,
+    state: TaskState | None,
+    note: str,
+    changes: dict[str, Any],
+    expect: frozenset[TaskState] | None,
+) -> tuple[TaskProgress, Transition | None]:
+    current, now = record.progress.state, time.time()
+    if state is None:
+        return record.progress.model_copy(update={**changes, "updated_at": now}), None
+    if current is TaskState.CANCELLED and state is not TaskState.CANCELLED:
+        raise TaskCancelled(f"task {record.id} was cancelled", public="cancelled")
+    if expect is not None and current not in expect:
+        raise Superseded(f"task {record.id} is {current}, not {sorted(expect)}")
+    if not can_move(current, state):
+        raise PermanentError(
+            f"task {record.id}: illegal transition {current} -> {state}",
+            public=f"internal state error ({current} -> {state})",
+        )
+    progress = record.progress.model_copy(update={**changes, "state": state, "updated_at": now})
+    return progress, Transition(state=state, at=now, note=note)
 
 
 def utc_day(at: float | None = None) -> str:
@@ -115,37 +143,57 @@ class TaskStore:
         return record
 
     def update(self, task_id: str, **changes: Any) -> TaskRecord:
-        """Change progress fields without changing state (one writer per task: its job)."""
-        record = self.require(task_id)
-        progress = record.progress.model_copy(update={**changes, "updated_at": time.time()})
-        self.redis.hset(redis_key("task", task_id), "progress", progress.model_dump_json())
-        return record.model_copy(update={"progress": progress})
+        """Change progress fields without changing state."""
+        return self._write(task_id, None, "", changes, expect=None)
 
     def transition(
-        self, task_id: str, state: TaskState, note: str = "", **changes: Any
+        self,
+        task_id: str,
+        state: TaskState,
+        note: str = "",
+        *,
+        expect: frozenset[TaskState] | None = None,
+        **changes: Any,
     ) -> TaskRecord:
-        record = self.require(task_id)
-        current = record.progress.state
-        if current is TaskState.CANCELLED and state is not TaskState.CANCELLED:
-            raise TaskCancelled(f"task {task_id} was cancelled", public="cancelled")
-        if not can_move(current, state):
-            raise PermanentError(
-                f"task {task_id}: illegal transition {current} -> {state}",
-                public=f"internal state error ({current} -> {state})",
-            )
-        now = time.time()
-        progress = record.progress.model_copy(update={**changes, "state": state, "updated_at": now})
-        event = Transition(state=state, at=now, note=note)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(
-            redis_key("task", task_id),
-            mapping={"progress": progress.model_dump_json(), "state": state.value},
-        )
-        pipe.rpush(redis_key("task", task_id, "events"), event.model_dump_json())
-        pipe.execute()
-        return record.model_copy(
-            update={"progress": progress, "transitions": (*record.transitions, event)}
-        )
+        """Move to `state`, if the state machine allows it and, given `expect`, only from those.
+
+        Raises TaskCancelled when the task was cancelled meanwhile, Superseded when it is no
+        longer in an expected state (another job moved it on), PermanentError when illegal.
+        """
+        return self._write(task_id, state, note, changes, expect=expect)
+
+    def _write(
+        self,
+        task_id: str,
+        state: TaskState | None,
+        note: str,
+        changes: dict[str, Any],
+        *,
+        expect: frozenset[TaskState] | None,
+    ) -> TaskRecord:
+        # Optimistic locking: handlers and jobs of one task may write at the same moment.
+        key = redis_key("task", task_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    record = self.require(task_id)
+                    progress, event = _next(record, state, note, changes, expect)
+                    pipe.multi()
+                    pipe.hset(
+                        key,
+                        mapping={
+                            "progress": progress.model_dump_json(),
+                            "state": progress.state.value,
+                        },
+                    )
+                    if event is not None:
+                        pipe.rpush(redis_key("task", task_id, "events"), event.model_dump_json())
+                    pipe.execute()
+                except WatchError:
+                    continue
+                events = (*record.transitions, event) if event else record.transitions
+                return record.model_copy(update={"progress": progress, "transitions": events})
 
     def ensure_live(self, task_id: str) -> TaskRecord:
         """The record, unless the task was cancelled meanwhile (then TaskCancelled)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.queue import TaskQueue
 from handlers.context import HandlerContext, Outcome
 from pipeline.messages import NEEDS_INFO_LABEL, render_stopped
 from pipeline.models import TERMINAL_STATES, Clarification, TaskRecord, TaskState
@@ -43,21 +44,44 @@ def refresh_status(record: TaskRecord, event: dict[str, Any], ctx: HandlerContex
 def request_changes(
     record: TaskRecord, feedback: str, event: dict[str, Any], ctx: HandlerContext
 ) -> Outcome:
-    """A human asked for changes: a new attempt on the same branch, within max_attempts."""
-    if record.progress.state not in _PUBLISHED:
-        return Outcome.ignore(f"task {record.id} is {record.progress.state}, not on its PR")
+    """A human asked for changes: a new attempt on the same branch, within max_attempts.
+
+    Feedback that arrives while an attempt runs is kept and starts the next one after it.
+    """
+    state = record.progress.state
+    if state in TERMINAL_STATES or state is TaskState.ASKING:
+        return Outcome.ignore(f"task {record.id} is {state}")
     limit = ctx.settings.config.github.max_attempts
-    if record.progress.attempts >= limit:
-        gh = ctx.repo(event)
-        if record.progress.pr_number is not None:
-            gh.comment_on_issue(record.progress.pr_number, render_stopped(limit))
-        record = ctx.store.transition(record.id, TaskState.FAILED, f"used all {limit} attempts",
-                                      error=f"stopped after {limit} attempts")  # fmt: skip
-        refresh_status(record, event, ctx)
-        return Outcome("stopped", f"task {record.id} has used its {limit} attempts")
-    ctx.store.update(record.id, requested_changes=feedback, continue_branch=True)
-    ctx.queue.enqueue_task(record.id, attempt_key=f"changes-{ctx.delivery_id}")
+    if state in _PUBLISHED and record.progress.attempts >= limit:
+        return _stop_for_attempts(record, limit, event, ctx)
+    pending = record.progress.requested_changes
+    combined = feedback if pending is None else f"{pending}\n\n{feedback}"
+    record = ctx.store.update(record.id, requested_changes=combined, continue_branch=True)
+    if state not in _PUBLISHED:
+        return Outcome("noted", f"feedback kept for after the running attempt of {record.id}")
+    queue_follow_up(record, ctx.queue)
     return Outcome("queued", f"attempt {record.progress.attempts + 1} of {record.id}", record.id)
+
+
+def queue_follow_up(record: TaskRecord, queue: TaskQueue) -> None:
+    # One job per attempt number: a second request for the same attempt joins the first.
+    queue.enqueue_task(record.id, attempt_key=f"attempt-{record.progress.attempts + 1}")
+
+
+def _stop_for_attempts(
+    record: TaskRecord, limit: int, event: dict[str, Any], ctx: HandlerContext
+) -> Outcome:
+    gh = ctx.repo(event)
+    record = ctx.store.transition(
+        record.id,
+        TaskState.FAILED,
+        f"used all {limit} attempts",
+        error=f"stopped after {limit} attempts",
+    )
+    if record.progress.pr_number is not None:
+        gh.comment_on_issue(record.progress.pr_number, render_stopped(limit))
+    refresh_status(record, event, ctx)
+    return Outcome("stopped", f"task {record.id} has used its {limit} attempts")
 
 
 def resume_on_answer(record: TaskRecord, event: dict[str, Any], ctx: HandlerContext) -> Outcome:
@@ -66,11 +90,15 @@ def resume_on_answer(record: TaskRecord, event: dict[str, Any], ctx: HandlerCont
     by = event["sender"]["login"]
     clarification = Clarification(question=record.progress.question or "", answer=answer, by=by)
     record = ctx.store.transition(
-        record.id, TaskState.QUEUED, f"@{by} answered the question",
-        clarifications=(*record.progress.clarifications, clarification), question=None,
-    )  # fmt: skip
-    gh = ctx.repo(event)
-    gh.remove_label(record.spec.issue_number, NEEDS_INFO_LABEL)
+        record.id,
+        TaskState.QUEUED,
+        f"@{by} answered the question",
+        expect=frozenset({TaskState.ASKING}),
+        clarifications=(*record.progress.clarifications, clarification),
+        question=None,
+    )
+    # Queued before any GitHub call, so a failing call retried by RQ cannot strand the task.
+    ctx.queue.enqueue_task(record.id, attempt_key=f"answer-{len(record.progress.clarifications)}")
+    ctx.repo(event).remove_label(record.spec.issue_number, NEEDS_INFO_LABEL)
     refresh_status(record, event, ctx)
-    ctx.queue.enqueue_task(record.id, attempt_key=f"answer-{ctx.delivery_id}")
     return Outcome("resumed", f"task {record.id} resumed with @{by}'s answer", record.id)

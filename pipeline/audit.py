@@ -80,8 +80,8 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _execute(ctx: AuditContext, argv: Sequence[str]) -> _Run:
-    """Run argv in the root, in its own process group, with a scrubbed env and a timeout."""
+def _execute(ctx: AuditContext, name: str, argv: Sequence[str]) -> _Run:
+    """Run tool `name` (argv) in the root, in its own process group, scrubbed and timed out."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fc-audit-") as scratch:
         home = Path(scratch)
@@ -98,14 +98,21 @@ def _execute(ctx: AuditContext, argv: Sequence[str]) -> _Run:
                     start_new_session=True,
                 )
             except OSError as err:
-                raise PermanentError(f"cannot start audit tool {argv[0]}: {err}") from err
+                # The detail names the interpreter's path: logs only, never GitHub.
+                raise PermanentError(
+                    f"cannot start audit tool {name} ({argv[0]}): {err}",
+                    public=f"the self-audit could not start {name}",
+                ) from err
             try:
                 code: int | None = proc.wait(timeout=ctx.config.timeout_s)
             except subprocess.TimeoutExpired:
                 code = None
-            # Also after a normal exit: tests may leave servers or sleepers behind.
-            _kill_group(proc.pid)
-            proc.wait()
+            finally:
+                # Whatever ends the wait: a normal exit (tests may leave servers or sleepers
+                # behind), the timeout, or an exception raised into it, such as RQ's
+                # JobTimeoutException or KeyboardInterrupt, which then propagates.
+                _kill_group(proc.pid)
+                proc.wait()
             out.seek(max(0, out.seek(0, os.SEEK_END) - OUTPUT_TAIL * 4))
             output = _tail(out.read())
     return _Run(code, output, round(time.monotonic() - started, 3))
@@ -143,7 +150,7 @@ def _skipped(name: str, why: str) -> ToolResult:
 def _run_module(
     ctx: AuditContext, name: str, module: str, args: Sequence[str], skip_codes: Iterable[int] = ()
 ) -> ToolResult:
-    run = _execute(ctx, [ctx.python, "-m", module, *args])
+    run = _execute(ctx, name, [ctx.python, "-m", module, *args])
     return _result(name, module, run, skip_codes=skip_codes, timeout_s=ctx.config.timeout_s)
 
 

@@ -93,8 +93,9 @@ class EditorTool:
             raise _Refused("`path` contains a NUL byte")
         path = Path(raw.strip())
         if path.is_absolute():
-            # The model sees the repository as "/": "/pkg/a.py" means root/pkg/a.py.
-            path = self._strip_root(path)
+            # Only an absolute path into the worktree is accepted; "/pkg/a.py" is refused, not
+            # guessed at: "/repo/a.py" would otherwise land in a stray root/repo/ folder.
+            path = self._strip_root(path, raw)
         self._check_allowed(PurePosixPath(path.as_posix()), raw)
         target = (self.root / path).resolve()
         if not target.is_relative_to(self.root):
@@ -103,12 +104,15 @@ class EditorTool:
         self._check_allowed(PurePosixPath(rel), raw)
         return target, "." if rel == "." else rel
 
-    def _strip_root(self, path: Path) -> Path:
+    def _strip_root(self, path: Path, raw: str) -> Path:
         text = str(path)
         for root in self._roots:
             if text == root or text.startswith(root + "/"):
                 return Path(text[len(root) :].lstrip("/") or ".")
-        return path.relative_to(path.anchor)
+        raise _Refused(
+            f"{raw} is an absolute path outside the repository; use a path relative to the "
+            "repository root, such as `src/app.py`"
+        )
 
     def _check_allowed(self, rel: PurePosixPath, raw: str) -> None:
         parts = [p.casefold() for p in rel.parts]

@@ -125,8 +125,13 @@ def render_audit_summary(report: AuditReport) -> tuple[str, str]:
     return title, "\n\n".join(sections)[:60000]
 
 
-def render_question(question: str) -> str:
-    return f"{ASK_MARKER}\n**Feature Crew has a question before it starts:**\n\n{question}\n"
+def render_question(question: str, task_id: str, number: int) -> str:
+    """The question, with a second marker that tells this question from earlier ones."""
+    return (
+        f"{ASK_MARKER}\n<!-- feature-crew:ask {task_id}:{number} -->\n"
+        f"**Feature Crew has a question before it starts:**\n\n{question}\n\n"
+        "_Answer in a comment here: the issue's author or a maintainer with write access._\n"
+    )
 
 
 def _one_line(text: str, limit: int = 300) -> str:

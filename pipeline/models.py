@@ -159,6 +159,7 @@ class ReviewVerdict(Frozen):
     checks: tuple[CheckResult, ...] = ()
     decided_by: str = "checks"  # "checks" or the reviewer model's name
     head_sha: str = ""
+    conclusive: bool = True  # False: our reviewer failed, so the check run is neutral
     usage: tuple[Usage, ...] = ()
 
 
@@ -187,7 +188,8 @@ class TaskProgress(Frozen):
     status_comment_id: int | None = None
     pr_number: int | None = None
     pr_url: str | None = None
-    head_sha: str | None = None
+    head_sha: str | None = None  # the PR head under review
+    pushed_sha: str | None = None  # an audited commit pushed, its PR not yet recorded
     audit: AuditReport | None = None
     review: ReviewVerdict | None = None
     cost_usd: float = 0.0

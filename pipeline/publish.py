@@ -102,4 +102,6 @@ def post_review(gh: RepoClient, pr_number: int, verdict: ReviewVerdict, bot_logi
 
 
 def review_conclusion(verdict: ReviewVerdict) -> str:
+    if not verdict.conclusive:
+        return "neutral"
     return "success" if verdict.action is ReviewAction.APPROVE else "failure"

@@ -46,7 +46,7 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         audit=progress.audit,
         tier=int(progress.tier or 2),
     )
-    verdict = _review(inp, task_id, deps)
+    verdict = _saved_or_new_verdict(inp, task_id, head_sha, deps)
     gh = deps.repo(record)
     report = deps.reporter(gh)
     post_review(gh, progress.pr_number, verdict, report.bot_login)
@@ -59,13 +59,30 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         conclusion=review_conclusion(verdict),
         external_id=task_id,
     )
-    review_cost = sum(u.cost_usd for u in verdict.usage)
-    deps.store.add_spend(int(progress.tier or 2), review_cost)
-    cost = progress.cost_usd + review_cost
     record = report.move(
-        record, S.PR_OPEN, f"reviewer: {verdict.action.value}", review=verdict, cost_usd=cost
+        record,
+        S.PR_OPEN,
+        f"reviewer: {verdict.action.value}",
+        expect=frozenset({S.REVIEWING}),  # a human's new attempt may have started meanwhile
+        review=verdict,
+        cost_usd=progress.cost_usd + sum(u.cost_usd for u in verdict.usage),
     )
+    if record.progress.requested_changes is not None:  # feedback that came during the attempt
+        deps.queue.enqueue_task(task_id, attempt_key=f"attempt-{record.progress.attempts + 1}")
     return record.progress.state
+
+
+def _saved_or_new_verdict(
+    inp: ReviewInput, task_id: str, head_sha: str, deps: Deps
+) -> ReviewVerdict:
+    """A re-run of this job reuses the verdict it already paid for."""
+    saved = deps.store.load_blob(task_id, f"verdict-{head_sha}")
+    if saved is not None:
+        return ReviewVerdict.model_validate_json(saved)
+    verdict = _review(inp, task_id, deps).model_copy(update={"head_sha": head_sha})
+    deps.store.add_spend(inp.tier, sum(u.cost_usd for u in verdict.usage))
+    deps.store.save_blob(task_id, f"verdict-{head_sha}", verdict.model_dump_json())
+    return verdict
 
 
 def _review(inp: ReviewInput, task_id: str, deps: Deps) -> ReviewVerdict:
@@ -75,10 +92,31 @@ def _review(inp: ReviewInput, task_id: str, deps: Deps) -> ReviewVerdict:
         return decide(inp, config, checks, None, None)
     prompt = reviewer_prompt(inp.spec, inp.diff, inp.audit)
     verdict, usage = _ask(guardrails.load("reviewer"), prompt, config, deps)
-    decided = decide(inp, config, checks, verdict, config.model if verdict else None, usage)
+    if verdict is None:
+        return _inconclusive(inp, config, checks, usage)
+    decided = decide(inp, config, checks, verdict, config.model, usage)
     if inp.tier != 3 or decided.action is ReviewAction.REJECT:
         return decided
     return _security_review(decided, prompt, config, deps)
+
+
+def _inconclusive(
+    inp: ReviewInput,
+    config: ReviewConfig,
+    checks: tuple[CheckResult, ...],
+    usage: tuple[Usage, ...],
+) -> ReviewVerdict:
+    """No usable verdict from the reviewer model: never an approval, and a neutral check."""
+    reason = "The reviewer model gave no usable verdict, so this change needs a human review."
+    return decide(inp, config, checks, None, None, usage).model_copy(
+        update={
+            "action": ReviewAction.REJECT,
+            "reason": reason,
+            "feedback": "",
+            "decided_by": config.model,
+            "conclusive": False,
+        }
+    )
 
 
 def _review_config(task_id: str, deps: Deps) -> ReviewConfig:
@@ -108,11 +146,14 @@ def _security_review(
         update={"provider": tier3.provider, "model": tier3.model, "base_url": tier3.base_url}
     )
     verdict, usage = _ask(guardrails.load("security"), prompt, security, deps)
-    checks = (*decided.checks, CheckResult(
-        name="security_review",
-        passed=verdict is not None and verdict.action is ReviewAction.APPROVE,
-        detail=verdict.reason if verdict else "the security reviewer gave no verdict",
-    ))  # fmt: skip
+    checks = (
+        *decided.checks,
+        CheckResult(
+            name="security_review",
+            passed=verdict is not None and verdict.action is ReviewAction.APPROVE,
+            detail=verdict.reason if verdict else "the security reviewer gave no verdict",
+        ),
+    )
     usage = decided.usage + usage
     if checks[-1].passed:
         return decided.model_copy(update={"checks": checks, "usage": usage})

@@ -27,10 +27,7 @@ from pipeline.models import (
     TaskState,
 )
 from pipeline.prompts import generation_prompt, generation_system, repository_map
-from pipeline.publish import (
-    ensure_pull_request,
-    upsert_check_run,
-)
+from pipeline.publish import ensure_pull_request, find_own_comment, upsert_check_run
 from pipeline.repo_config import PATH as REPO_CONFIG_PATH
 from pipeline.repo_config import narrow, parse_repo_config
 from pipeline.router import route_task
@@ -72,14 +69,18 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     """Generate, audit (retrying with feedback), push, open the PR, queue the review."""
     record = deps.store.require(task_id)
     progress = record.progress
-    if progress.state in (S.MERGED, S.CANCELLED, S.FAILED, S.ASKING):
+    if progress.state in (S.MERGED, S.CANCELLED, S.FAILED):
         return progress.state
+    if progress.state is S.ASKING:  # a re-run after the move: make sure the question is out
+        return _post_question(record, deps.reporter(deps.repo(record))).progress.state
     if progress.state in (S.REVIEWING, S.PR_OPEN) and progress.requested_changes is None:
         if progress.head_sha:  # a re-run after the PR opened: make sure it gets reviewed
             deps.queue.enqueue_review(task_id, progress.head_sha)
         return progress.state
     gh = deps.repo(record)
     report = deps.reporter(gh)
+    if progress.state is S.AUDITING and progress.pushed_sha:
+        return _open_pull(record, progress.pushed_sha, gh, report, deps)  # no model spend again
     route = _route(record, deps)
     if _over_budget(record, route["tier"], report, deps):
         return S.BUDGET_WAIT
@@ -87,12 +88,14 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     worktree = _prepare_worktree(record, gh, deps)
     try:
         config = _repository_config(record, deps)
-        record = _generate_and_audit(record, worktree, report, deps, config)
+        editor = EditorTool(worktree.path, config.review.protected_paths)
+        record = _generate_and_audit(record, worktree, editor, report, deps, config)
         if record.progress.state is not S.AUDITING:
             return record.progress.state
-        return _publish(record, worktree, gh, report, deps, config)
+        record = _push(record, worktree, editor.files_changed, gh, deps, config)
     finally:
         deps.workspace.remove_worktree(record.spec.repo_id, record.spec.id)
+    return _open_pull(record, str(record.progress.pushed_sha), gh, report, deps)
 
 
 def _start_note(record: TaskRecord) -> str:
@@ -104,9 +107,9 @@ def _start_note(record: TaskRecord) -> str:
 def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
     """The tier and model; a task keeps its tier once its pull request is open."""
     progress = record.progress
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = {"pushed_sha": None}
     if progress.requested_changes is not None:
-        changes = {"feedback": progress.requested_changes, "requested_changes": None}
+        changes.update(feedback=progress.requested_changes, requested_changes=None)
     if progress.continue_branch and progress.tier is not None:
         return {"tier": progress.tier, **changes}
     spec = record.spec
@@ -119,7 +122,6 @@ def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
         "size": route.size.value,
         "route_reasons": route.reasons,
         "model": tier.model,
-        "attempts": 0,  # a fresh run from the base branch starts counting again
         **changes,
     }
 
@@ -177,11 +179,15 @@ def _known_failures(
 
 
 def _generate_and_audit(
-    record: TaskRecord, worktree: Worktree, report: Reporter, deps: Deps, config: OperatorConfig
+    record: TaskRecord,
+    worktree: Worktree,
+    editor: EditorTool,
+    report: Reporter,
+    deps: Deps,
+    config: OperatorConfig,
 ) -> TaskRecord:
     """Up to max_attempts rounds of generate → audit; ends AUDITING (passed), ASKING or FAILED."""
     tier = int(record.progress.tier or 2)
-    editor = EditorTool(worktree.path, config.review.protected_paths)
     feedback: str | None = record.progress.feedback
     cache_dir = deps.settings.env.home / "cache" / str(record.spec.repo_id)
     known = _known_failures(record, worktree, config, cache_dir, deps)
@@ -229,32 +235,52 @@ def _generate_and_audit(
 
 def _ask(record: TaskRecord, text: str, report: Reporter, cost: float) -> TaskRecord:
     question = text.strip()[len("[ASK]:") :].strip() or "Could you say more about what you need?"
-    report.gh.comment_on_issue(record.spec.issue_number, render_question(question))
-    report.gh.add_labels(record.spec.issue_number, [NEEDS_INFO_LABEL])
-    return report.move(
+    record = report.move(
         record, S.ASKING, "the model asked a question", cost_usd=cost, question=question
     )
+    return _post_question(record, report)
 
 
-def _publish(
+def _post_question(record: TaskRecord, report: Reporter) -> TaskRecord:
+    """The open question on the issue, once: found again by its marker on a re-run."""
+    question, issue = record.progress.question or "", record.spec.issue_number
+    body = render_question(question, record.id, len(record.progress.clarifications))
+    marker = body.splitlines()[1]
+    if find_own_comment(report.gh, issue, marker, report.bot_login) is None:
+        report.gh.comment_on_issue(issue, body)
+    report.gh.add_labels(issue, [NEEDS_INFO_LABEL])
+    return record
+
+
+def _push(
     record: TaskRecord,
     worktree: Worktree,
+    edited: tuple[str, ...],
     gh: RepoClient,
-    report: Reporter,
     deps: Deps,
     config: OperatorConfig,
-) -> TaskState:
+) -> TaskRecord:
+    """Commit what the model edited (never what the audit's tools wrote) and push it."""
     spec, ident = record.spec, deps.github.identity()
-    deps.store.ensure_live(spec.id)  # a cancel that came during generation: open no PR
+    deps.store.ensure_live(spec.id)  # a cancel that came during generation: push nothing
     worktree.commit_all(
         f"{spec.issue_title}\n\nCloses #{spec.issue_number}. Task {spec.id}.",
         ident["bot_login"],
         f"{ident['id']}+{ident['bot_login']}@users.noreply.github.com",
         config.review.protected_paths,
+        paths=edited,
     )
     diff = worktree.diff()
     worktree.push(spec.clone_url, gh.token())  # a fresh token: generation may take long
     deps.store.save_blob(spec.id, f"diff-{diff.head_sha}", diff.model_dump_json())
+    return deps.store.update(spec.id, pushed_sha=diff.head_sha)
+
+
+def _open_pull(
+    record: TaskRecord, head_sha: str, gh: RepoClient, report: Reporter, deps: Deps
+) -> TaskState:
+    """The PR, its check runs and the review job for a pushed, audited head; safe to repeat."""
+    spec = record.spec
     deps.store.ensure_live(spec.id)
     pull = ensure_pull_request(gh, record)
     deps.store.link_pull(spec.repo_id, int(pull["number"]), spec.id)
@@ -263,7 +289,7 @@ def _publish(
         title, summary = render_audit_summary(audit)
         upsert_check_run(
             gh,
-            sha=diff.head_sha,
+            sha=head_sha,
             name=AUDIT_CHECK,
             title=title,
             summary=summary,
@@ -272,7 +298,7 @@ def _publish(
         )
     upsert_check_run(
         gh,
-        sha=diff.head_sha,
+        sha=head_sha,
         name=REVIEW_CHECK,
         title="Review queued",
         summary="The fresh-context reviewer is on its way.",
@@ -284,7 +310,8 @@ def _publish(
         f"PR #{pull['number']} open",
         pr_number=int(pull["number"]),
         pr_url=pull.get("html_url"),
-        head_sha=diff.head_sha,
+        head_sha=head_sha,
+        pushed_sha=None,
     )
-    deps.queue.enqueue_review(spec.id, diff.head_sha)
+    deps.queue.enqueue_review(spec.id, head_sha)
     return record.progress.state

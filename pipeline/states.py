@@ -7,12 +7,17 @@ S = TaskState
 ALLOWED: dict[TaskState, frozenset[TaskState]] = {
     S.QUEUED: frozenset({S.GENERATING, S.BUDGET_WAIT, S.CANCELLED, S.FAILED}),
     S.BUDGET_WAIT: frozenset({S.QUEUED, S.GENERATING, S.CANCELLED, S.FAILED}),
-    S.GENERATING: frozenset({S.AUDITING, S.ASKING, S.CANCELLED, S.FAILED}),
+    # A re-run (crash, human feedback) checks the budget again before it spends.
+    S.GENERATING: frozenset({S.AUDITING, S.ASKING, S.BUDGET_WAIT, S.CANCELLED, S.FAILED}),
     S.ASKING: frozenset({S.QUEUED, S.GENERATING, S.CANCELLED, S.FAILED}),
     # A failed audit sends the task back to generating with the report as feedback.
-    S.AUDITING: frozenset({S.GENERATING, S.REVIEWING, S.CANCELLED, S.FAILED}),
-    S.REVIEWING: frozenset({S.PR_OPEN, S.GENERATING, S.MERGED, S.CANCELLED, S.FAILED}),
-    S.PR_OPEN: frozenset({S.MERGED, S.GENERATING, S.REVIEWING, S.CANCELLED, S.FAILED}),
+    S.AUDITING: frozenset({S.GENERATING, S.REVIEWING, S.BUDGET_WAIT, S.CANCELLED, S.FAILED}),
+    S.REVIEWING: frozenset(
+        {S.PR_OPEN, S.GENERATING, S.MERGED, S.BUDGET_WAIT, S.CANCELLED, S.FAILED}
+    ),
+    S.PR_OPEN: frozenset(
+        {S.MERGED, S.GENERATING, S.REVIEWING, S.BUDGET_WAIT, S.CANCELLED, S.FAILED}
+    ),
     S.MERGED: frozenset(),
     S.CANCELLED: frozenset(),
     S.FAILED: frozenset(),

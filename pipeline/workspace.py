@@ -161,11 +161,18 @@ class Worktree:
         author_name: str,
         author_email: str,
         protected_paths: Sequence[str] = (".github/workflows/",),
+        paths: Sequence[str] | None = None,
     ) -> str | None:
-        """Stage every change and commit it on the branch; None when there is nothing to commit."""
+        """Stage every change, or only `paths`, and commit; None when there is nothing to commit.
+
+        Passing the editor's own paths keeps whatever the audit's tools wrote out of the commit.
+        """
         repo = self._repo()
         index = repo.index
-        index.add_all()
+        if paths is None:
+            index.add_all()
+        else:
+            _stage_exactly(index, self.path, paths)
         head = repo.head.peel(pygit2.Commit)
         staged = sorted({_delta_path(d) for d in index.diff_to_tree(head.tree).deltas})
         if not staged:
@@ -214,6 +221,15 @@ class Worktree:
             said = callbacks.remote_messages()
             detail = f"{reasons}\n{said}" if said else reasons
             raise WorkspaceError(f"push rejected: {detail}", public=f"push rejected: {detail}")
+
+
+def _stage_exactly(index: pygit2.Index, root: Path, paths: Sequence[str]) -> None:
+    # One path at a time: add_all() would treat names as glob patterns.
+    for path in paths:
+        if (root / path).is_file():
+            index.add(path)
+        elif path in index:
+            index.remove(path)
 
 
 def _worktree_name(task_id: str) -> str:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
 from bot.config import SelfAuditConfig
 from pipeline.audit import AUDIT_TOOLS, audit_feedback, run_audit, validate_tool_names
+from pipeline.errors import PermanentError
 from pipeline.models import AuditReport, AuditVerdict, ToolStatus
 
 CLEAN = 'def greet(name: str) -> str:\n    return f"Hello, {name}"\n'
@@ -155,6 +160,75 @@ def test_a_hanging_tool_is_killed_with_its_children(tmp_path: Path, cache_dir: P
     assert "timed out" in audit_feedback(report)
     child = int((tmp_path / "child.pid").read_text())
     assert not _alive(child)
+
+
+class _JobTimeout(Exception):
+    """Stands in for rq.timeouts.JobTimeoutException: an Exception raised by a signal handler."""
+
+
+@pytest.fixture
+def interrupt_when(tmp_path: Path) -> Iterator[Path]:
+    """Once the yielded file exists, raise _JobTimeout in the main thread, as RQ's timeout does."""
+    marker = tmp_path / "tool.pid"
+    done = threading.Event()
+
+    def raise_timeout(signum: int, frame: FrameType | None) -> None:
+        raise _JobTimeout("job exceeded its timeout")
+
+    def fire() -> None:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline and not done.is_set():
+            time.sleep(0.05)
+        if not done.is_set():
+            time.sleep(0.2)  # let the tool write the grandchild's pid too
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, raise_timeout)
+    thread = threading.Thread(target=fire, daemon=True)
+    thread.start()
+    try:
+        yield marker
+    finally:
+        done.set()
+        thread.join()
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_an_interrupted_audit_still_kills_the_tools_process_group(
+    tmp_path: Path, cache_dir: Path, interrupt_when: Path
+) -> None:
+    hang = (
+        "import os, subprocess, sys, time\n\n"
+        "def test_hang() -> None:\n"
+        "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "    open('child.pid', 'w').write(str(child.pid))\n"
+        f"    open({str(interrupt_when)!r}, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(60)\n"
+    )
+    changed = project(tmp_path, {"test_hang.py": hang})
+    started = time.monotonic()
+    with pytest.raises(_JobTimeout):
+        audit(tmp_path, changed, cache_dir, "pytest", timeout_s=60)
+
+    assert time.monotonic() - started < 30
+    tool = int(interrupt_when.read_text())
+    child = int((tmp_path / "child.pid").read_text())
+    assert not _alive(tool)
+    assert not _alive(child)
+
+
+def test_a_tool_that_cannot_start_keeps_its_path_out_of_the_public_message(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "secret-location" / "bin" / "python"
+    changed = project(tmp_path / "repo", {"app.py": CLEAN})
+    config = SelfAuditConfig(tools=("ruff",))
+    with pytest.raises(PermanentError) as caught:
+        run_audit(tmp_path / "repo", changed, config, python=str(missing))
+
+    assert str(missing) in str(caught.value)  # the log keeps the detail
+    assert "secret-location" not in caught.value.public
+    assert caught.value.public == "the self-audit could not start ruff"
 
 
 def _alive(pid: int) -> bool:

@@ -150,11 +150,34 @@ def test_insert_line_out_of_range_is_a_tool_error(editor: EditorTool) -> None:
     assert "between 0 and 3" in result.text
 
 
-def test_absolute_path_inside_root_and_leading_slash_both_mean_the_repo(
+def test_absolute_path_inside_root_is_made_relative(editor: EditorTool, root: Path) -> None:
+    result = editor.run({"command": "view", "path": str(root / "pkg/mod.py")})
+    assert not result.is_error
+    assert "a = 1" in result.text
+    created = editor.run({"command": "create", "path": str(root / "new.py"), "file_text": "x\n"})
+    assert not created.is_error
+    assert editor.files_changed == ("new.py",)
+
+
+def test_a_leading_slash_is_refused_not_mapped_into_the_repo(
     editor: EditorTool, root: Path
 ) -> None:
-    assert "a = 1" in editor.run({"command": "view", "path": str(root / "pkg/mod.py")}).text
-    assert "a = 1" in editor.run({"command": "view", "path": "/pkg/mod.py"}).text
+    view = editor.run({"command": "view", "path": "/pkg/mod.py"})
+    assert view.is_error
+    assert "a = 1" not in view.text
+    assert "relative to the repository root" in view.text
+    assert "src/app.py" in view.text
+
+
+def test_an_absolute_path_naming_the_repo_folder_creates_nothing(
+    editor: EditorTool, root: Path
+) -> None:
+    result = editor.run({"command": "create", "path": "/repo/app.py", "file_text": "x = 1\n"})
+    assert result.is_error
+    assert "relative to the repository root" in result.text
+    assert not (root / "repo").exists()
+    assert not (root / "app.py").exists()
+    assert editor.files_changed == ()
 
 
 @pytest.mark.parametrize(
@@ -179,10 +202,20 @@ def test_etc_passwd_never_reaches_the_host_file(editor: EditorTool, root: Path) 
     view = editor.run({"command": "view", "path": "/etc/passwd"})
     assert view.is_error
     assert "root:" not in view.text
+    assert "relative to the repository root" in view.text
     replace = editor.run(
         {"command": "str_replace", "path": "/etc/passwd", "old_str": "root", "new_str": "x"}
     )
     assert replace.is_error
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").write_text("in repo\n")
+    # Not even a same-named file inside the repository answers to an absolute path.
+    inside = editor.run({"command": "view", "path": "/etc/passwd"})
+    assert inside.is_error
+    assert "in repo" not in inside.text
+    assert editor.run({"command": "create", "path": "/etc/passwd", "file_text": "x"}).is_error
+    assert (root / "etc" / "passwd").read_text() == "in repo\n"
+    assert editor.files_changed == ()
 
 
 def test_symlink_out_of_the_root_is_refused(editor: EditorTool, root: Path) -> None:

@@ -79,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"feature-crew: {err.public}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # the CLI's edge: one line, never a traceback
+        print(f"feature-crew: unexpected {type(err).__name__}: {err}", file=sys.stderr)
     return 1
 
 
@@ -191,6 +193,8 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         payload = json.loads(body)
     except (OSError, ValueError) as err:
         raise CliError(f"cannot read {args.payload}: {err}") from None
+    if not isinstance(payload, dict):
+        raise CliError(f"{args.payload} is not a webhook payload (a JSON object)")
     store, queue = _store(settings)
     delivery_id = f"replay-{uuid.uuid4()}"
     outcome = record_and_queue(

@@ -61,3 +61,12 @@ def load_delivery(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:
     if meta is None or body is None:
         return None
     return str(json.loads(meta)["event"]), bytes(body)
+
+
+def reopen_delivery(redis: Redis, delivery_id: str) -> None:
+    """Mark a delivery as received-but-not-handled, so its redelivery is queued again."""
+    meta_key = redis_key("delivery", delivery_id)
+    raw = redis.get(meta_key)
+    if raw is not None:
+        meta = {**json.loads(raw), "state": "received"}
+        redis.set(meta_key, json.dumps(meta), ex=DELIVERY_TTL_S)

@@ -74,7 +74,9 @@ def _retry_after(err: RequestFailed) -> float | None:
         return float(headers["retry-after"])
     if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
         return max(float(headers["x-ratelimit-reset"]) - time.time(), 1.0)
-    return 60.0 if status == 429 else None
+    if status == 429 or "secondary rate limit" in err.response.text.lower():
+        return 60.0  # GitHub: without Retry-After, wait at least a minute
+    return None
 
 
 def _classify(err: GitHubException, method: str, path: str) -> tuple[TransientGitHubError, bool]:

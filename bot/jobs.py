@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from redis import Redis
 from rq.job import Job
 
-from bot.deliveries import load_delivery
+from bot.deliveries import load_delivery, reopen_delivery
 from bot.github import GitHubApp
 from bot.queue import TaskQueue, rq_redis
 from bot.settings import Settings, load_settings
@@ -20,6 +20,7 @@ from handlers import HandlerContext, dispatch
 from pipeline import land, review_job, run
 from pipeline.errors import FeatureCrewError, PermanentError, TaskCancelled, TransientError
 from pipeline.models import TERMINAL_STATES, TaskState
+from pipeline.publish import close_open_checks
 from pipeline.status import Reporter
 from pipeline.workspace import Workspace
 
@@ -144,9 +145,10 @@ def _stop_task(task_id: str, deps: run.Deps, reason: str) -> None:
         record = deps.store.get(task_id)
         if record is None or record.progress.state in TERMINAL_STATES:
             return
-        Reporter(deps.store, deps.repo(record), deps.github.identity()["bot_login"]).fail(
-            record, reason
-        )
+        gh = deps.repo(record)
+        Reporter(deps.store, gh, deps.github.identity()["bot_login"]).fail(record, reason)
+        if record.progress.head_sha:
+            close_open_checks(gh, record.progress.head_sha, reason)
     except Exception:
         log.exception("could not record the failure of task %s", task_id)
 
@@ -156,8 +158,13 @@ def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) 
     if job.retries_left not in (0, None):
         return
     args = list(job.args or ())
-    if (job.func_name or "").endswith(("run_task", "review_task", "merge_task")) and args:
+    name = job.func_name or ""
+    if name.endswith(("run_task", "review_task", "merge_task")) and args:
         reason = exc.public if isinstance(exc, FeatureCrewError) else "a dependency kept failing"
         _with_deps(lambda deps: _stop_task(str(args[0]), deps, f"gave up after retries: {reason}"))
+    elif name.endswith("handle_delivery") and args:
+        # Let a manual redelivery of this id through the dedupe, instead of losing the event.
+        reopen_delivery(rq_redis(_current_settings().env.redis_url), str(args[0]))
+        log.error("delivery %s failed for good (%s); it may be redelivered", args[0], exc_type)
     else:
         log.error("job %s failed for good: %s", job.id, exc_type)

@@ -45,6 +45,9 @@ async def receive_webhook(request: Request) -> JSONResponse:
     secret = rt.settings.webhook_secret
     if secret is None:
         return _answer(503, "refused", "GITHUB_WEBHOOK_SECRET is not set", rt)
+    if not rt.settings.app_configured:
+        # Nothing queued could be handled without the App's key: let GitHub keep it failed.
+        return _answer(503, "refused", "GITHUB_APP_ID or the private key is not set", rt)
     body = await _read_capped(request, rt.settings.config.server.max_body_bytes)
     if body is None:
         return _answer(413, "refused", "payload too large", rt)

@@ -6,7 +6,14 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PermanentGitHubError
-from pipeline.messages import STATUS_MARKER, render_pull_body, render_review, review_marker
+from pipeline.messages import (
+    AUDIT_CHECK,
+    REVIEW_CHECK,
+    STATUS_MARKER,
+    render_pull_body,
+    render_review,
+    review_marker,
+)
 from pipeline.models import ReviewAction, ReviewVerdict, TaskRecord
 
 if TYPE_CHECKING:
@@ -85,6 +92,19 @@ def upsert_check_run(
         return int(gh.update_check_run(int(existing[0]["id"]), **fields)["id"])
     run = gh.create_check_run(name=name, head_sha=sha, external_id=external_id, **fields)
     return int(run["id"])
+
+
+def close_open_checks(gh: RepoClient, sha: str, reason: str) -> None:
+    """Our checks still in progress end `neutral`: our side failed, not the change."""
+    for name in (AUDIT_CHECK, REVIEW_CHECK):
+        for run in gh.check_runs(sha, name):
+            if run.get("status") != "completed":
+                gh.update_check_run(
+                    int(run["id"]),
+                    status="completed",
+                    conclusion="neutral",
+                    output={"title": "Feature Crew stopped", "summary": reason},
+                )
 
 
 def post_review(gh: RepoClient, pr_number: int, verdict: ReviewVerdict, bot_login: str) -> None:

@@ -57,10 +57,10 @@ def test_a_cancel_during_generation_opens_no_pull_request(world: World) -> None:
     world.label(number)
     world.github.wait_for_deliveries()
     with world.worker_process():
-        wait_for(lambda: world.anthropic.requests)
+        wait_for(lambda: world.anthropic.remaining("claude-sonnet-5-5") == 1)  # in the slow call
         world.github.comment_on_issue(REPO, number, "/crew cancel", user="alice")
-        world.work_events()
-        assert world.store.recent(1)[0].progress.state is TaskState.CANCELLED
+        # The worker's events sidecar handles the cancel while the task job is busy.
+        wait_for(lambda: world.store.recent(1)[0].progress.state is TaskState.CANCELLED, 10)
         # The busy worker finishes its model calls, then stops at the cancelled task.
         wait_for(lambda: world.anthropic.remaining("claude-sonnet-5-5") == 0)
         wait_for(lambda: not world.busy())

@@ -103,3 +103,10 @@ def test_replay_queues_a_saved_payload(redis_url: str, redis_client: redis.Redis
     assert outcome == "queued"
     queue = Queue(EVENTS, connection=redis_client, serializer=JSONSerializer)
     assert queue.job_ids == [f"event-{delivery_id}"]
+
+
+def test_replay_refuses_what_is_not_a_payload(redis_url: str, tmp_path: Path) -> None:
+    (tmp_path / "list.json").write_text("[1, 2]")
+    out = cli("replay", "issues", str(tmp_path / "list.json"), env={"REDIS_URL": redis_url})
+    assert out.returncode == 1
+    assert "not a webhook payload" in out.stderr and "Traceback" not in out.stderr

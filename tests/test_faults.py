@@ -81,3 +81,21 @@ def test_a_model_outage_beyond_sdk_retries_goes_back_to_the_queue(world: World) 
     world.work()
     assert world.store.recent(1)[0].progress.state is TaskState.PR_OPEN
     _one_of_each(world, number)
+
+
+def test_a_new_label_is_acknowledged_while_a_long_task_runs(world: World) -> None:
+    first = world.issue("Add greet()", "Add `greet()`.", labels=["feature-crew:tier-2"])
+    slow = tool_turn(EDIT_TOOL_NAME, {"command": "view", "path": "hello.py"}, delay_s=30)
+    world.anthropic.script("claude-sonnet-5-5", [slow])
+    world.label(first)
+    with world.worker_process():
+        # The slow turn is taken when the call starts: the task job is now busy in it.
+        wait_for(lambda: world.anthropic.remaining("claude-sonnet-5-5") == 0)
+        second = world.issue("Add wave()", "Add `wave()`.", labels=["feature-crew:tier-2"])
+        world.label(second)
+
+        def acknowledged() -> bool:
+            with world.github.state.lock:
+                return any(r.content == "eyes" for r in world.github.state.reactions(REPO, second))
+
+        wait_for(acknowledged, timeout=10)

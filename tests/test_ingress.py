@@ -183,3 +183,17 @@ def test_metrics_count_deliveries_by_outcome(web: httpx.Client) -> None:
     assert 'feature_crew_webhook_deliveries_total{event="issues",outcome="queued"} 1.0' in text
     assert 'outcome="refused"} 1.0' in text
     assert "feature_crew_queue_depth" in text
+
+
+def test_without_app_credentials_deliveries_are_refused(
+    clean_env: None, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_with(monkeypatch, {"REDIS_URL": redis_url, "GITHUB_WEBHOOK_SECRET": SECRET})
+    srv = ServerThread(create_app(settings)).start()
+    with httpx.Client(base_url=srv.url) as c:
+        headers, body = signed("issues", example("issues/labeled"))
+        response = c.post("/webhooks", content=body, headers=headers)
+        page = c.get("/")
+    srv.stop()
+    assert response.status_code == 503
+    assert "GITHUB_APP_ID" in page.text

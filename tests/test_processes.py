@@ -58,12 +58,15 @@ def test_honcho_runs_web_and_worker_from_the_procfile(redis_url: str, tmp_path: 
         while not Worker.all(connection=client):
             assert time.monotonic() < deadline, "the worker never registered"
             time.sleep(0.2)
-        (worker,) = Worker.all(connection=client)
-        assert set(worker.queue_names()) == {
-            "feature-crew-events",
-            "feature-crew-reviews",
-            "feature-crew-tasks",
-        }
+        deadline = time.monotonic() + 30
+        while len(Worker.all(connection=client)) < 2:
+            assert time.monotonic() < deadline, "the events sidecar never registered"
+            time.sleep(0.2)
+        queues = sorted(sorted(w.queue_names()) for w in Worker.all(connection=client))
+        assert queues == [
+            ["feature-crew-events"],
+            ["feature-crew-events", "feature-crew-reviews", "feature-crew-tasks"],
+        ]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

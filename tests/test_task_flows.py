@@ -270,3 +270,33 @@ def test_expired_tokens_are_replaced_and_rate_limits_honoured(world: World) -> N
     world.work()
     assert world.store.recent(1)[0].progress.state is TaskState.PR_OPEN
     assert len(_status_comments(world, number)) == 1
+
+
+def test_no_verdict_from_the_reviewer_model_is_never_an_approval(world: World) -> None:
+    number = _tier2_issue(world)
+    world.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    world.anthropic.script("claude-haiku-5-5", [text_turn("Looks fine."), text_turn("Sure.")])
+    world.label(number)
+    world.work()
+    with world.github.state.lock:
+        (pull,) = world.github.state.open_pulls(REPO)
+        (review,) = world.github.state.reviews_on(REPO, pull.number)
+        runs = {c.name: c.conclusion for c in world.github.state.check_runs.values()}
+    assert review.body.startswith("**Verdict: reject**")
+    assert "needs a human review" in review.body
+    assert runs["Feature Crew / review"] == "neutral"
+
+
+def test_a_review_that_cannot_be_posted_leaves_a_neutral_check(world: World) -> None:
+    number = _tier2_issue(world)
+    world.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    world.anthropic.script("claude-haiku-5-5", _approves())
+    world.github.fail_next("POST", r"^/repos/octo-org/hello/pulls/\d+/reviews$", 422)
+    world.label(number)
+    world.work()
+    task = world.store.recent(1)[0]
+    assert task.progress.state is TaskState.FAILED
+    with world.github.state.lock:
+        runs = {c.name: (c.status, c.conclusion) for c in world.github.state.check_runs.values()}
+    assert runs["Feature Crew / review"] == ("completed", "neutral")
+    assert runs["Feature Crew / audit"] == ("completed", "success")

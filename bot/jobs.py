@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from redis import Redis
+from rq import get_current_job
 from rq.job import Job
 
 from bot.deliveries import load_delivery, reopen_delivery
@@ -97,7 +98,14 @@ def handle_delivery(delivery_id: str) -> str:
 
 
 def run_task(task_id: str) -> str:
-    return _with_deps(lambda deps: _guarded(task_id, deps, lambda: run.run_task(task_id, deps)))
+    def work(deps: run.Deps) -> str:
+        job = get_current_job()
+        owner = job.id if job is not None else f"local-{uuid.uuid4().hex}"
+        # One run per task at a time; the same job re-run after a crash takes its lease back.
+        with deps.store.lease(task_id, owner, deps.settings.config.worker.task_timeout_s):
+            return _guarded(task_id, deps, lambda: run.run_task(task_id, deps))
+
+    return _with_deps(work)
 
 
 def review_task(task_id: str, head_sha: str) -> str:

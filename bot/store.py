@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 from redis import Redis
 from redis.exceptions import WatchError
 
-from pipeline.errors import PermanentError, TaskCancelled
+from pipeline.errors import PermanentError, TaskCancelled, TransientError
 from pipeline.models import TaskProgress, TaskRecord, TaskSpec, TaskState, Transition
 from pipeline.states import can_move
 
@@ -37,6 +38,19 @@ redis.call('RPUSH', KEYS[4], ARGV[4])
 redis.call('EXPIRE', KEYS[4], ARGV[8])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
 return {1, ARGV[1]}
+"""
+
+
+# Take the lease if it is free or already ours (the same RQ job re-run after a crash).
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -95,6 +109,8 @@ class TaskStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._claim = redis.register_script(_CLAIM)
+        self._lease = redis.register_script(_LEASE)
+        self._release = redis.register_script(_RELEASE)
 
     def create(self, spec: TaskSpec, note: str = "") -> Claim:
         now = time.time()
@@ -194,6 +210,18 @@ class TaskStore:
                     continue
                 events = (*record.transitions, event) if event else record.transitions
                 return record.model_copy(update={"progress": progress, "transitions": events})
+
+    @contextmanager
+    def lease(self, task_id: str, owner: str, ttl_s: int) -> Iterator[None]:
+        """One job works on a task at a time; a busy task is a transient error (retry later)."""
+        key = redis_key("lease", task_id)
+        holder = self._lease(keys=[key], args=[owner, ttl_s])
+        if holder:
+            raise TransientError(f"task {task_id} is busy with job {_text(holder)}")
+        try:
+            yield
+        finally:
+            self._release(keys=[key], args=[owner])
 
     def ensure_live(self, task_id: str) -> TaskRecord:
         """The record, unless the task was cancelled meanwhile (then TaskCancelled)."""

@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from bot.store import TaskStore
-from pipeline.errors import PermanentError
+from pipeline.errors import PermanentError, TransientError
 from pipeline.models import TaskSpec, TaskState
 
 
@@ -76,3 +76,39 @@ def test_update_keeps_state_and_recent_lists_newest_first(redis_client: redis.Re
     record = store.require("a-1-x")
     assert (record.progress.cost_usd, record.progress.state) == (0.25, TaskState.QUEUED)
     assert [r.id for r in store.recent(5)] == ["a-2-x", "a-1-x"]
+
+
+def test_one_job_holds_a_task_and_the_same_job_may_take_it_back(redis_client: redis.Redis) -> None:
+    store = TaskStore(redis_client)
+    with store.lease("t-1", "job-a", 60):
+        with (
+            pytest.raises(TransientError, match="busy with job job-a"),
+            store.lease("t-1", "job-b", 60),
+        ):
+            pass
+        with store.lease("t-1", "job-a", 60):  # job-a re-run after its worker died
+            pass
+    with store.lease("t-1", "job-b", 60):
+        assert redis_client.get("fc:lease:t-1") == b"job-b"
+    assert redis_client.get("fc:lease:t-1") is None
+
+
+def test_concurrent_writes_do_not_lose_each_other(redis_client: redis.Redis) -> None:
+    import threading
+
+    store = TaskStore(redis_client)
+    store.create(_spec())
+    fields = ["attempts", "cost_usd", "pr_number", "status_comment_id"]
+
+    def write(name: str) -> None:
+        for i in range(20):
+            store.update("hello-7-abc", **{name: i + 1})
+
+    threads = [threading.Thread(target=write, args=(f,)) for f in fields]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    progress = store.require("hello-7-abc").progress
+    assert (progress.attempts, progress.cost_usd, progress.pr_number) == (20, 20, 20)
+    assert progress.status_comment_id == 20

@@ -27,6 +27,9 @@ def cancel_task(
     event: dict[str, Any], ctx: HandlerContext, reason: str, *, only_before_pr: bool = False
 ) -> Outcome:
     record = task_for_thread(event, ctx)
+    if record is not None and record.progress.state is TaskState.CANCELLED:
+        refresh_status(record, event, ctx)  # a retried delivery: finish what it started
+        return Outcome.ignore(f"task {record.id} is already cancelled")
     if record is None or record.progress.state in TERMINAL_STATES:
         return Outcome.ignore("no live task to cancel")
     if only_before_pr and record.progress.state in _PUBLISHED:

@@ -14,6 +14,7 @@ from rq.serializers import JSONSerializer
 from bot.app import create_app
 from bot.queue import EVENTS
 from bot.signature import signature_for
+from tests.conftest import RedisServer
 from tests.doubles.server import ServerThread, free_port
 from tests.helpers import SECRET, example, settings_with, signed
 
@@ -197,3 +198,19 @@ def test_without_app_credentials_deliveries_are_refused(
     srv.stop()
     assert response.status_code == 503
     assert "GITHUB_APP_ID" in page.text
+
+
+def test_the_web_process_recovers_when_redis_comes_back(
+    web: httpx.Client, redis_server: RedisServer
+) -> None:
+    headers, body = signed("issues", example("issues/labeled"))
+    redis_server.stop()
+    try:
+        assert web.post("/webhooks", content=body, headers=headers).status_code == 503
+        assert web.get("/health").status_code == 503
+    finally:
+        redis_server.start()
+    # The same delivery, redelivered by GitHub after the outage, is accepted and queued.
+    response = web.post("/webhooks", content=body, headers=headers)
+    assert response.status_code == 202 and response.json()["status"] == "queued"
+    assert web.get("/health").status_code == 200

@@ -62,6 +62,10 @@ class SelfAuditConfig(Section):
     ruff_args: tuple[str, ...] = ("check",)
     mypy_args: tuple[str, ...] = ("--ignore-missing-imports",)
     timeout_s: float = Field(default=600.0, gt=0)  # per tool
+    # The tools run without network and under resource limits. auto: when the worker can
+    # create user namespaces, else without them (logged); required: refuse to audit without
+    # them; off: never (resource limits still apply).
+    sandbox: Literal["auto", "required", "off"] = "auto"
 
 
 class TriageConfig(Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -13,14 +14,19 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from bot.config import SelfAuditConfig
+from pipeline import sandbox
 from pipeline.errors import PermanentError
 from pipeline.models import AuditReport, AuditVerdict, ToolResult, ToolStatus
+
+log = logging.getLogger(__name__)
 
 OUTPUT_TAIL = 4000
 FEEDBACK_TAIL = 2500
 PYTEST_NO_TESTS = 5
+SANDBOX_REQUIRED = "the audit sandbox is required but this worker cannot create namespaces"
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class AuditContext:
     config: SelfAuditConfig
     python: str = sys.executable
     cache_dir: Path | None = None
+    isolate: bool = False  # in the sandbox's own user and network namespaces
 
     @property
     def python_files(self) -> tuple[str, ...]:
@@ -63,6 +70,9 @@ def _scrubbed_env(home: Path) -> dict[str, str]:
         "PYTHONHASHSEED": "0",
         # py_compile writes bytecode whatever PYTHONDONTWRITEBYTECODE says; keep it off the tree.
         "PYTHONPYCACHEPREFIX": str(home / "pycache"),
+        # Temporary files die with the scratch directory; and pytest's /tmp/pytest-of-root,
+        # if the real root ever made one, would refuse the sandbox's (mapped) root.
+        "TMPDIR": str(home / "tmp"),
     }
     for key in ("LANG", "LC_ALL"):
         if key in os.environ:
@@ -80,23 +90,73 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+_said: set[str] = set()
+
+
+def _log_once(level: int, message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.log(level, message)
+
+
+def _use_sandbox(mode: str, supported: bool | None) -> bool:
+    """Whether to isolate the tools, per config.sandbox and what this machine can do."""
+    if mode == "off":
+        _log_once(logging.INFO, "self-audit sandbox off by config: resource limits only")
+        return False
+    reason = sandbox.unavailable_reason() if supported is None else None
+    if supported is False:
+        reason = "forced unavailable by the caller"
+    if reason is None:
+        _log_once(logging.INFO, "self-audit sandbox on: no network, resource limits")
+        return True
+    if mode == "required":
+        raise PermanentError(f"audit sandbox unavailable: {reason}", public=SANDBOX_REQUIRED)
+    _log_once(
+        logging.WARNING,
+        f"self-audit sandbox unavailable ({reason}): the tools keep network access,"
+        " with resource limits only",
+    )
+    return False
+
+
+def _spawn(
+    ctx: AuditContext, argv: Sequence[str], home: Path, out: IO[bytes], *, isolate: bool
+) -> subprocess.Popen[bytes]:
+    return sandbox.spawn(
+        list(argv),
+        isolate=isolate,
+        limits=sandbox.Limits.for_timeout(ctx.config.timeout_s),
+        cwd=ctx.root,
+        env=_scrubbed_env(home),
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def _execute(ctx: AuditContext, name: str, argv: Sequence[str]) -> _Run:
     """Run tool `name` (argv) in the root, in its own process group, scrubbed and timed out."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fc-audit-") as scratch:
         home = Path(scratch)
+        (home / "tmp").mkdir()
         # A file, not a pipe: a grandchild that escapes the group cannot keep us reading forever.
         with (home / "output").open("w+b") as out:
             try:
-                proc = subprocess.Popen(
-                    list(argv),
-                    cwd=ctx.root,
-                    env=_scrubbed_env(home),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+                try:
+                    proc = _spawn(ctx, argv, home, out, isolate=ctx.isolate)
+                except sandbox.SandboxSetupError as err:
+                    # The probe passed, yet this launch failed (namespaces exhausted, say).
+                    if ctx.config.sandbox == "required":
+                        raise PermanentError(
+                            f"audit sandbox failed for {name}: {err}", public=SANDBOX_REQUIRED
+                        ) from err
+                    log.warning(
+                        "self-audit sandbox failed for %s (%s): running it without", name, err
+                    )
+                    proc = _spawn(ctx, argv, home, out, isolate=False)
             except OSError as err:
                 # The detail names the interpreter's path: logs only, never GitHub.
                 raise PermanentError(
@@ -219,12 +279,18 @@ def run_audit(
     *,
     python: str = sys.executable,
     cache_dir: Path | None = None,
+    sandbox_supported: bool | None = None,
 ) -> AuditReport:
-    """Run config.tools in order on the worktree at root; blocking failures mean needs_retry."""
+    """Run config.tools in order on the worktree at root; blocking failures mean needs_retry.
+
+    sandbox_supported: None probes the machine (once per process); False acts as if it could
+    not create namespaces, as in a container whose seccomp profile refuses unshare.
+    """
     names = validate_tool_names(config.tools)
+    isolate = _use_sandbox(config.sandbox, sandbox_supported)
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    ctx = AuditContext(root, tuple(changed_files), config, python, cache_dir)
+    ctx = AuditContext(root, tuple(changed_files), config, python, cache_dir, isolate)
     started = time.monotonic()
     results = tuple(AUDIT_TOOLS[name](ctx) for name in names)
     blocked = any(r.blocking for r in results)

@@ -1,0 +1,247 @@
+"""The audit sandbox against real subprocesses: no network outside, loopback inside, limits."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from bot.config import SelfAuditConfig
+from pipeline.audit import SANDBOX_REQUIRED, run_audit
+from pipeline.errors import PermanentError
+from pipeline.models import AuditReport, ToolStatus
+from pipeline.sandbox import Limits, sandbox_available, spawn, unavailable_reason
+
+needs_sandbox = pytest.mark.skipif(
+    not sandbox_available(),
+    reason=f"this machine cannot create user+network namespaces: {unavailable_reason()}",
+)
+
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5).close()
+    print("connected")
+except OSError as err:
+    print(type(err).__name__, err)
+"""
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 in the test's own network namespace; yields its port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)  # the kernel completes handshakes; nobody needs to accept
+        yield server.getsockname()[1]
+
+
+def run(
+    code: str,
+    *args: str,
+    isolate: bool = True,
+    limits: Limits | None = None,
+    cwd: Path | None = None,
+) -> tuple[int, str]:
+    proc = spawn(
+        [sys.executable, "-c", code, *args],
+        isolate=isolate,
+        limits=limits or Limits(),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out.decode()
+
+
+@needs_sandbox
+def test_a_sandboxed_child_cannot_reach_a_server_outside(listener: int) -> None:
+    code, out = run(CONNECT, str(listener), isolate=True)
+    assert code == 0, out
+    assert "ConnectionRefusedError" in out, out
+
+    # The same child without the sandbox does connect: the server itself is reachable.
+    code, out = run(CONNECT, str(listener), isolate=False)
+    assert out.strip() == "connected", out
+
+
+@needs_sandbox
+def test_a_sandboxed_child_has_only_loopback_and_it_is_up() -> None:
+    echo = """
+import socket, threading
+server = socket.create_server(("127.0.0.1", 0))
+def serve():
+    conn, _ = server.accept()
+    conn.sendall(conn.recv(16).upper())
+    conn.close()
+threading.Thread(target=serve, daemon=True).start()
+with socket.create_connection(server.getsockname(), timeout=5) as client:
+    client.sendall(b"ping")
+    print(client.recv(16).decode())
+print(sorted(line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:]))
+"""
+    code, out = run(echo, isolate=True)
+    assert code == 0, out
+    assert out.split() == ["PING", "['lo']"]
+
+
+@needs_sandbox
+def test_files_written_inside_belong_to_the_outer_user(tmp_path: Path) -> None:
+    write = "import os; open('made.txt', 'w').write('x'); print(os.getuid(), os.getgid())"
+    code, out = run(write, isolate=True, cwd=tmp_path)
+
+    assert code == 0, out
+    assert out.split() == ["0", "0"]  # root of its own user namespace, and nothing more
+    made = (tmp_path / "made.txt").stat()
+    assert (made.st_uid, made.st_gid) == (os.getuid(), os.getgid())
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+def test_writing_past_the_file_size_limit_fails(tmp_path: Path, isolate: bool) -> None:
+    if isolate and not sandbox_available():
+        pytest.skip(f"no namespaces here: {unavailable_reason()}")
+    write = (
+        "import sys\n"
+        "with open('small.bin', 'wb') as f: f.write(b'a' * 1000)\n"
+        "with open('big.bin', 'wb') as f: f.write(b'a' * 1_000_000)\n"
+    )
+    code, out = run(write, isolate=isolate, limits=Limits(file_bytes=64 * 1024), cwd=tmp_path)
+
+    assert code != 0
+    assert "File too large" in out, out  # Python ignores SIGXFSZ, so the write raises EFBIG
+    assert (tmp_path / "small.bin").stat().st_size == 1000
+    assert (tmp_path / "big.bin").stat().st_size <= 64 * 1024
+
+
+def test_the_other_limits_are_set_in_the_child() -> None:
+    show = (
+        "import resource as r\n"
+        "for name in ('CORE', 'CPU', 'AS'):\n"
+        "    print(name, *r.getrlimit(getattr(r, 'RLIMIT_' + name)))\n"
+    )
+    limits = Limits(cpu_s=77, address_space_bytes=3 * 1024**3)
+    code, out = run(show, isolate=False, limits=limits)
+
+    assert code == 0, out
+    assert out.splitlines() == ["CORE 0 0", "CPU 77 82", f"AS {3 * 1024**3} {3 * 1024**3}"]
+
+
+def test_a_cpu_hog_is_stopped_by_its_cpu_limit() -> None:
+    code, out = run("while True: pass", isolate=False, limits=Limits(cpu_s=1))
+    assert code in (-signal.SIGXCPU, -signal.SIGKILL), (code, out)
+
+
+def test_the_cpu_limit_sits_a_little_above_the_timeout() -> None:
+    assert Limits.for_timeout(2).cpu_s == 12
+    assert Limits.for_timeout(600).cpu_s == 660
+    assert Limits.for_timeout(600).file_bytes == 1024**3
+
+
+def test_a_missing_program_raises_like_popen(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-tool")
+    with pytest.raises(FileNotFoundError) as caught:
+        spawn([missing], isolate=False, limits=Limits())
+    assert caught.value.filename == missing
+
+
+def test_the_probe_agrees_with_util_linux_unshare() -> None:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("util-linux unshare is not installed")
+    works = subprocess.run([unshare, "-rn", "true"], capture_output=True, check=False)
+    assert sandbox_available() is (works.returncode == 0), unavailable_reason()
+
+
+def test_the_config_knows_three_modes() -> None:
+    assert SelfAuditConfig().sandbox == "auto"
+    for mode in ("auto", "required", "off"):
+        assert SelfAuditConfig.model_validate({"sandbox": mode}).sandbox == mode
+    with pytest.raises(ValidationError):
+        SelfAuditConfig.model_validate({"sandbox": "sometimes"})
+
+
+def test_availability_is_probed_once() -> None:
+    assert sandbox_available() is sandbox_available()
+    assert unavailable_reason.cache_info().currsize == 1
+
+
+# --- through run_audit ------------------------------------------------------------------------
+
+
+def reaching_test(port: int) -> str:
+    return (
+        "import socket\n\n"
+        "def test_reach_the_worker() -> None:\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n"
+    )
+
+
+def audit_pytest(
+    root: Path, source: str, *, sandbox: str, sandbox_supported: bool | None = None
+) -> AuditReport:
+    (root / "test_probe.py").write_text(source)
+    config = SelfAuditConfig.model_validate(
+        {"tools": ["pytest"], "timeout_s": 60, "sandbox": sandbox}
+    )
+    return run_audit(root, ["test_probe.py"], config, sandbox_supported=sandbox_supported)
+
+
+@needs_sandbox
+@pytest.mark.parametrize("mode", ["auto", "required"])
+def test_generated_tests_cannot_reach_the_worker(tmp_path: Path, listener: int, mode: str) -> None:
+    report = audit_pytest(tmp_path, reaching_test(listener), sandbox=mode)
+
+    assert report.tools[0].status is ToolStatus.FAILED, report.tools[0].output
+    assert "ConnectionRefusedError" in report.tools[0].output
+
+
+def test_with_the_sandbox_off_they_still_can(tmp_path: Path, listener: int) -> None:
+    report = audit_pytest(tmp_path, reaching_test(listener), sandbox="off")
+
+    assert report.tools[0].status is ToolStatus.PASSED, report.tools[0].output
+
+
+def test_auto_without_namespaces_runs_as_before(tmp_path: Path, listener: int) -> None:
+    report = audit_pytest(
+        tmp_path, reaching_test(listener), sandbox="auto", sandbox_supported=False
+    )
+
+    assert report.tools[0].status is ToolStatus.PASSED, report.tools[0].output
+
+
+def test_required_without_namespaces_refuses_to_audit(tmp_path: Path, listener: int) -> None:
+    marker = tmp_path / "ran"
+    source = f"def test_runs() -> None:\n    open({str(marker)!r}, 'w').close()\n"
+    with pytest.raises(PermanentError) as caught:
+        audit_pytest(tmp_path, source, sandbox="required", sandbox_supported=False)
+
+    assert caught.value.public == SANDBOX_REQUIRED
+    assert "namespaces" in caught.value.public
+    assert not marker.exists()
+
+
+@needs_sandbox
+def test_generated_tests_keep_loopback_and_tmp_path(tmp_path: Path) -> None:
+    source = (
+        "import socket\n"
+        "from pathlib import Path\n\n"
+        "def test_local_server(tmp_path: Path) -> None:\n"
+        "    (tmp_path / 'f').write_text('x')\n"
+        "    server = socket.create_server(('127.0.0.1', 0))\n"
+        "    socket.create_connection(server.getsockname(), timeout=5).close()\n"
+        "    server.close()\n"
+    )
+    report = audit_pytest(tmp_path, source, sandbox="required")
+
+    assert report.tools[0].status is ToolStatus.PASSED, report.tools[0].output

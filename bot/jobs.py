@@ -22,7 +22,6 @@ from pipeline import land, review_job, run
 from pipeline.errors import FeatureCrewError, PermanentError, TaskCancelled, TransientError
 from pipeline.models import TERMINAL_STATES, TaskState
 from pipeline.publish import close_open_checks
-from pipeline.status import Reporter
 from pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -154,7 +153,7 @@ def _stop_task(task_id: str, deps: run.Deps, reason: str) -> None:
         if record is None or record.progress.state in TERMINAL_STATES:
             return
         gh = deps.repo(record)
-        Reporter(deps.store, gh, deps.github.identity()["bot_login"]).fail(record, reason)
+        deps.reporter(gh).fail(record, reason)
         if record.progress.head_sha:
             close_open_checks(gh, record.progress.head_sha, reason)
     except Exception:

@@ -41,7 +41,8 @@ def cancel_task(
 
 def refresh_status(record: TaskRecord, event: dict[str, Any], ctx: HandlerContext) -> None:
     gh = ctx.repo(event)
-    Reporter(ctx.store, gh, ctx.github.identity()["bot_login"]).refresh(record)
+    attempts = ctx.settings.config.github.max_attempts
+    Reporter(ctx.store, gh, ctx.github.identity()["bot_login"], attempts).refresh(record)
 
 
 def request_changes(

@@ -55,7 +55,7 @@ def audit_line(report: AuditReport) -> str:
     return f"{verdict} ({tools})" if tools else verdict
 
 
-def render_status(record: TaskRecord) -> str:
+def render_status(record: TaskRecord, max_attempts: int) -> str:
     spec, p = record.spec, record.progress
     rows = [("Task", f"`{spec.id}`")]
     if p.tier is not None:
@@ -63,7 +63,7 @@ def render_status(record: TaskRecord) -> str:
         rows.append(("Tier", f"{p.tier} ({p.model or 'unknown model'}){why}"))
     rows.append(("Branch", f"`{spec.branch}`"))
     if p.attempts:
-        rows.append(("Attempts", str(p.attempts)))
+        rows.append(("Attempts", f"{p.attempts} of {max_attempts}"))
     if p.audit is not None:
         rows.append(("Audit", audit_line(p.audit)))
     if p.review is not None:

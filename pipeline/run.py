@@ -62,7 +62,8 @@ class Deps:
         return self.github.for_repo(spec.installation_id, repository)
 
     def reporter(self, gh: RepoClient) -> Reporter:
-        return Reporter(self.store, gh, self.github.identity()["bot_login"])
+        login = self.github.identity()["bot_login"]
+        return Reporter(self.store, gh, login, self.settings.config.github.max_attempts)
 
 
 def run_task(task_id: str, deps: Deps) -> TaskState:

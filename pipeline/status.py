@@ -19,6 +19,7 @@ class Reporter:
     store: TaskStore
     gh: RepoClient
     bot_login: str
+    max_attempts: int
 
     def move(self, record: TaskRecord, state: TaskState, note: str, **changes: Any) -> TaskRecord:
         record = self.store.transition(record.id, state, note, **changes)
@@ -31,7 +32,9 @@ class Reporter:
         return self.move(record, TaskState.FAILED, reason, error=reason)
 
     def refresh(self, record: TaskRecord) -> TaskRecord:
-        comment_id = upsert_status_comment(self.gh, record, render_status(record), self.bot_login)
+        comment_id = upsert_status_comment(
+            self.gh, record, render_status(record, self.max_attempts), self.bot_login
+        )
         if comment_id != record.progress.status_comment_id:
             record = self.store.update(record.id, status_comment_id=comment_id)
         return record

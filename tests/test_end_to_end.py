@@ -57,6 +57,7 @@ def _assert_reviewed_pull_request(world: World, number: int) -> None:
         assert len(statuses) == 1
         assert statuses[0].user == gh.bot_login
         assert "Pull request ready" in statuses[0].body
+        assert "| Attempts | 1 of 3 |" in statuses[0].body
         assert ("eyes", "feature-crew-test[bot]") in {
             (r.content, r.user) for r in gh.state.reactions(REPO, number)
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -214,3 +215,30 @@ def test_the_web_process_recovers_when_redis_comes_back(
     response = web.post("/webhooks", content=body, headers=headers)
     assert response.status_code == 202 and response.json()["status"] == "queued"
     assert web.get("/health").status_code == 200
+
+
+def test_recording_and_queueing_a_delivery_takes_two_round_trips(redis_url: str) -> None:
+    from redis.connection import Connection
+
+    from bot.config import WorkerConfig
+    from bot.deliveries import Recorded, record_and_queue
+    from bot.queue import TaskQueue
+
+    sent: list[int] = []
+
+    class Counting(Connection):
+        def send_packed_command(self, command, check_health=True):  # type: ignore[no-untyped-def]
+            sent.append(1)
+            return super().send_packed_command(command, check_health)
+
+    client = redis.Redis.from_url(redis_url, connection_class=Counting)
+    queue = TaskQueue(client, WorkerConfig())
+    body = json.dumps(example("issues/labeled")).encode()
+    # The first delivery of a process also asks the server's version once (RQ caches it).
+    record_and_queue(client, queue, delivery_id="rt-0", event="issues", action="x", body=body)
+    sent.clear()
+    outcome = record_and_queue(
+        client, queue, delivery_id="rt-1", event="issues", action="labeled", body=body
+    )
+    assert outcome is Recorded.QUEUED
+    assert len(sent) == 2  # SET NX, then one MULTI: job, queue push, payload, state

@@ -141,18 +141,26 @@ class GitHubApp:
         cached = self.redis.get(key)
         if isinstance(cached, bytes):
             return cached.decode()
-        body = {"repositories": [repo_name], "permissions": TOKEN_PERMISSIONS}
-        data = self.call(
-            self.app_client,
-            "POST",
-            f"/app/installations/{installation_id}/access_tokens",
-            json=body,
-        ).json()
+        data = self._mint(installation_id, repo_name)
         expires = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp()
         ttl = int(expires - time.time() - TOKEN_MARGIN_S)
         if ttl > 0:
             self.redis.set(key, data["token"].encode(), ex=ttl)
         return str(data["token"])
+
+    def _mint(self, installation_id: int, repo_name: str) -> dict[str, Any]:
+        path = f"/app/installations/{installation_id}/access_tokens"
+        body: dict[str, Any] = {"repositories": [repo_name], "permissions": TOKEN_PERMISSIONS}
+        try:
+            return dict(self.call(self.app_client, "POST", path, json=body).json())
+        except PermanentGitHubError as err:
+            if err.status != 422:
+                raise
+        # The installation was granted fewer permissions than we ask for: take what it has,
+        # still scoped to the one repository; a missing one then fails where it is needed.
+        log.warning("installation %s lacks some of %s", installation_id, TOKEN_PERMISSIONS)
+        body = {"repositories": [repo_name]}
+        return dict(self.call(self.app_client, "POST", path, json=body).json())
 
     def forget_token(self, installation_id: int, repo_name: str) -> None:
         self.redis.delete(redis_key("token", installation_id, repo_name))

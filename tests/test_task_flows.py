@@ -10,7 +10,7 @@ from pipeline.messages import ASK_MARKER, STATUS_MARKER
 from pipeline.models import TaskState
 from tests.doubles.models import text_turn, tool_turn
 from tests.test_end_to_end import GREET_TEST, _approves, _writes_greet
-from tests.world import REPO, World
+from tests.world import FILES, REPO, World
 
 
 def _tier2_issue(world: World) -> int:
@@ -300,3 +300,25 @@ def test_a_review_that_cannot_be_posted_leaves_a_neutral_check(world: World) -> 
         runs = {c.name: (c.status, c.conclusion) for c in world.github.state.check_runs.values()}
     assert runs["Feature Crew / review"] == ("completed", "neutral")
     assert runs["Feature Crew / audit"] == ("completed", "success")
+
+
+def test_an_installation_without_checks_permission_fails_where_it_is_needed(
+    world: World,
+) -> None:
+    lean = world.github.add_installation(
+        account="lean-org",
+        permissions={"contents": "write", "issues": "write", "pull_requests": "write",
+                     "metadata": "read"},
+    )  # fmt: skip
+    world.github.add_repo("lean-org", "hello", files=FILES, installation_id=lean)
+    world.github.add_user("alice", permission_on={"lean-org/hello": "write"})
+    number = world.github.add_issue("lean-org/hello", title="Add greet()", body="Add `greet()`.",
+                                    user="alice", labels=["feature-crew:tier-2"])  # fmt: skip
+    world.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    world.github.label_issue("lean-org/hello", number, "feature-crew", sender="alice")
+    world.work()
+    task = world.store.recent(1)[0]
+    assert task.progress.state is TaskState.FAILED
+    assert "Resource not accessible by integration" in (task.progress.error or "")
+    with world.github.state.lock:
+        assert len(world.github.state.open_pulls("lean-org/hello")) == 1  # the PR made it

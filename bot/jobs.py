@@ -90,6 +90,10 @@ def handle_delivery(delivery_id: str) -> str:
             # Retrying cannot help (the App lost access, the issue is gone): say so and stop.
             log.warning("delivery %s not handled: %s", delivery_id, err)
             return f"failed: {err.public}"
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            # A payload without the fields its event promises: the same bytes fail every time.
+            log.warning("delivery %s malformed: %s: %s", delivery_id, type(err).__name__, err)
+            return "failed: malformed payload"
         log.info("delivery %s: %s (%s)", delivery_id, outcome.action, outcome.reason)
         return f"{outcome.action}: {outcome.reason}"
 

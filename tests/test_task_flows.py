@@ -322,3 +322,18 @@ def test_an_installation_without_checks_permission_fails_where_it_is_needed(
     assert "Resource not accessible by integration" in (task.progress.error or "")
     with world.github.state.lock:
         assert len(world.github.state.open_pulls("lean-org/hello")) == 1  # the PR made it
+
+
+def test_a_malformed_payload_is_reported_once_not_retried(world: World) -> None:
+    from bot import jobs
+    from bot.deliveries import record_and_queue
+    from bot.queue import TaskQueue, rq_redis
+
+    redis = rq_redis(world.redis_url)
+    body = (
+        b'{"action": "labeled", "label": {"name": "feature-crew"}, "issue": {"state": "open"},'
+        b' "sender": {"login": "alice"}, "installation": {"id": 1}}'
+    )  # no repository
+    record_and_queue(redis, TaskQueue(redis, world.settings.config.worker), delivery_id="bad-1",
+                     event="issues", action="labeled", body=body)  # fmt: skip
+    assert jobs.handle_delivery("bad-1") == "failed: malformed payload"

@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import sentry_sdk
 from redis import Redis
 from rq import get_current_job
 from rq.job import Job
+from rq.timeouts import JobTimeoutException
 
 from bot.deliveries import load_delivery, reopen_delivery
 from bot.github import GitHubApp
@@ -143,9 +145,15 @@ def _guarded(task_id: str, deps: run.Deps, work: Callable[[], TaskState]) -> str
         log.warning("task %s stopped: %s", task_id, err)
         _stop_task(task_id, deps, err.public)
         return TaskState.FAILED.value
+    except JobTimeoutException:
+        limit = deps.settings.config.worker.task_timeout_s
+        log.warning("task %s hit the job timeout (%s s)", task_id, limit)
+        _stop_task(task_id, deps, f"the task took longer than its {limit} s limit")
+        return TaskState.FAILED.value
     except Exception:
         ref = uuid.uuid4().hex[:8]
         log.exception("task %s crashed (ref %s)", task_id, ref)
+        sentry_sdk.capture_exception()  # caught here, so the RQ integration would not see it
         _stop_task(task_id, deps, f"internal error (reference {ref} in the worker log)")
         return TaskState.FAILED.value
 

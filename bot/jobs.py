@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -45,6 +46,12 @@ def _current_settings() -> Settings:
     return _settings
 
 
+def _deadline(settings: Settings) -> float:
+    # Leave time to push and open the PR after the last attempt that fits.
+    limit = settings.config.worker.task_timeout_s
+    return time.monotonic() + limit - min(120, limit // 4)
+
+
 def _deps(redis: Redis) -> run.Deps:
     settings = _current_settings()
     if settings.env.github_app_id is None or settings.private_key is None:
@@ -61,6 +68,7 @@ def _deps(redis: Redis) -> run.Deps:
         queue=TaskQueue(redis, settings.config.worker),
         github=github,
         workspace=Workspace(settings.env.home),
+        deadline=_deadline(settings),
     )
 
 

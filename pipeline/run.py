@@ -6,11 +6,13 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic as time_now
 from typing import TYPE_CHECKING, Any
 
 from pipeline.audit import audit_feedback, run_audit
 from pipeline.baseline import base_failures, forgive_known_failures
 from pipeline.editor import EditorTool
+from pipeline.errors import PermanentError
 from pipeline.generate import generate
 from pipeline.messages import (
     AUDIT_CHECK,
@@ -55,6 +57,16 @@ class Deps:
     queue: TaskQueue
     github: GitHubApp
     workspace: Workspace
+    deadline: float | None = None  # time.monotonic() by which generation must have ended
+
+    def check_deadline(self) -> None:
+        """The model SDKs swallow RQ's timeout signal, so each attempt checks the clock too."""
+        if self.deadline is not None and time_now() > self.deadline:
+            limit = self.settings.config.worker.task_timeout_s
+            raise PermanentError(
+                f"task passed its deadline ({limit} s job timeout)",
+                public=f"the task took longer than its {limit} s limit",
+            )
 
     def repo(self, record: TaskRecord) -> RepoClient:
         spec = record.spec
@@ -194,6 +206,7 @@ def _generate_and_audit(
     known = _known_failures(record, worktree, config, cache_dir, deps)
     while (attempt := record.progress.attempts + 1) <= config.github.max_attempts:
         deps.store.ensure_live(record.id)  # stop spending once cancelled
+        deps.check_deadline()
         result = generate(
             system=generation_system(tier),
             prompt=generation_prompt(

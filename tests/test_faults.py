@@ -120,3 +120,21 @@ def test_a_job_timeout_stops_the_task_and_says_so(world: World) -> None:
     task = world.store.require(task.id)
     assert task.progress.state is TaskState.FAILED
     assert "took longer than" in (task.progress.error or "")
+
+
+def test_an_attempt_past_the_deadline_is_not_started(world: World) -> None:
+    import dataclasses
+
+    from bot import jobs
+    from bot.queue import rq_redis
+    from pipeline import run
+
+    number = world.issue("Add greet()", "Add `greet()`.", labels=["feature-crew:tier-2"])
+    world.label(number)
+    world.work_events()
+    task = world.store.recent(1)[0]
+    deps = dataclasses.replace(jobs._deps(rq_redis(world.redis_url)), deadline=0.0)
+    assert jobs._guarded(task.id, deps, lambda: run.run_task(task.id, deps)) == "failed"
+    assert world.anthropic.bodies() == []  # no model call was paid for
+    error = world.store.require(task.id).progress.error or ""
+    assert "took longer than its 3600 s limit" in error

@@ -77,6 +77,10 @@ class TaskQueue:
             at=at,
         )
 
+    def enqueue_next_attempt(self, task_id: str, attempts_so_far: int) -> str:
+        """One job per attempt number: a second request for the same attempt joins the first."""
+        return self.enqueue_task(task_id, attempt_key=f"attempt-{attempts_so_far + 1}")
+
     def enqueue_review(self, task_id: str, head_sha: str) -> str:
         return self._enqueue_unique(
             REVIEWS,

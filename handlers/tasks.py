@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.queue import TaskQueue
 from handlers.context import HandlerContext, Outcome
 from pipeline.messages import NEEDS_INFO_LABEL, render_stopped
 from pipeline.models import TERMINAL_STATES, Clarification, TaskRecord, TaskState
@@ -63,13 +62,8 @@ def request_changes(
     record = ctx.store.update(record.id, requested_changes=combined, continue_branch=True)
     if state not in _PUBLISHED:
         return Outcome("noted", f"feedback kept for after the running attempt of {record.id}")
-    queue_follow_up(record, ctx.queue)
+    ctx.queue.enqueue_next_attempt(record.id, record.progress.attempts)
     return Outcome("queued", f"attempt {record.progress.attempts + 1} of {record.id}", record.id)
-
-
-def queue_follow_up(record: TaskRecord, queue: TaskQueue) -> None:
-    # One job per attempt number: a second request for the same attempt joins the first.
-    queue.enqueue_task(record.id, attempt_key=f"attempt-{record.progress.attempts + 1}")
 
 
 def _stop_for_attempts(

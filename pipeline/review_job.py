@@ -68,7 +68,7 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         cost_usd=progress.cost_usd + sum(u.cost_usd for u in verdict.usage),
     )
     if record.progress.requested_changes is not None:  # feedback that came during the attempt
-        deps.queue.enqueue_task(task_id, attempt_key=f"attempt-{record.progress.attempts + 1}")
+        deps.queue.enqueue_next_attempt(task_id, record.progress.attempts)
     return record.progress.state
 
 

@@ -15,10 +15,7 @@ from pipeline.editor import EditorTool
 from pipeline.errors import PermanentError
 from pipeline.generate import generate
 from pipeline.messages import (
-    AUDIT_CHECK,
     NEEDS_INFO_LABEL,
-    REVIEW_CHECK,
-    render_audit_summary,
     render_question,
     usd,
 )
@@ -29,7 +26,7 @@ from pipeline.models import (
     TaskState,
 )
 from pipeline.prompts import generation_prompt, generation_system, repository_map
-from pipeline.publish import ensure_pull_request, find_own_comment, upsert_check_run
+from pipeline.publish import find_own_comment, open_pull_for_head
 from pipeline.repo_config import PATH as REPO_CONFIG_PATH
 from pipeline.repo_config import narrow, parse_repo_config
 from pipeline.router import route_task
@@ -93,7 +90,9 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     gh = deps.repo(record)
     report = deps.reporter(gh)
     if progress.state is S.AUDITING and progress.pushed_sha:
-        return _open_pull(record, progress.pushed_sha, gh, report, deps)  # no model spend again
+        return open_pull_for_head(
+            record, progress.pushed_sha, gh, report, deps.store, deps.queue
+        )  # no model spend again
     route = _route(record, deps)
     if _over_budget(record, route["tier"], report, deps):
         return S.BUDGET_WAIT
@@ -108,7 +107,8 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
         record = _push(record, worktree, editor.files_changed, gh, deps, config)
     finally:
         deps.workspace.remove_worktree(record.spec.repo_id, record.spec.id)
-    return _open_pull(record, str(record.progress.pushed_sha), gh, report, deps)
+    head = str(record.progress.pushed_sha)
+    return open_pull_for_head(record, head, gh, report, deps.store, deps.queue)
 
 
 def _start_note(record: TaskRecord) -> str:
@@ -288,44 +288,3 @@ def _push(
     worktree.push(spec.clone_url, gh.token())  # a fresh token: generation may take long
     deps.store.save_blob(spec.id, f"diff-{diff.head_sha}", diff.model_dump_json())
     return deps.store.update(spec.id, pushed_sha=diff.head_sha)
-
-
-def _open_pull(
-    record: TaskRecord, head_sha: str, gh: RepoClient, report: Reporter, deps: Deps
-) -> TaskState:
-    """The PR, its check runs and the review job for a pushed, audited head; safe to repeat."""
-    spec = record.spec
-    deps.store.ensure_live(spec.id)
-    pull = ensure_pull_request(gh, record)
-    deps.store.link_pull(spec.repo_id, int(pull["number"]), spec.id)
-    audit = record.progress.audit
-    if audit is not None:
-        title, summary = render_audit_summary(audit)
-        upsert_check_run(
-            gh,
-            sha=head_sha,
-            name=AUDIT_CHECK,
-            title=title,
-            summary=summary,
-            conclusion="success",
-            external_id=spec.id,
-        )
-    upsert_check_run(
-        gh,
-        sha=head_sha,
-        name=REVIEW_CHECK,
-        title="Review queued",
-        summary="The fresh-context reviewer is on its way.",
-        external_id=spec.id,
-    )
-    record = report.move(
-        record,
-        S.REVIEWING,
-        f"PR #{pull['number']} open",
-        pr_number=int(pull["number"]),
-        pr_url=pull.get("html_url"),
-        head_sha=head_sha,
-        pushed_sha=None,
-    )
-    deps.queue.enqueue_review(spec.id, head_sha)
-    return record.progress.state

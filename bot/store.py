@@ -64,6 +64,17 @@ class Claim:
         return not self.created
 
 
+def _record(fields: list[Any], events: list[Any]) -> TaskRecord | None:
+    spec, progress = fields
+    if spec is None or progress is None:
+        return None
+    return TaskRecord(
+        spec=TaskSpec.model_validate_json(spec),
+        progress=TaskProgress.model_validate_json(progress),
+        transitions=tuple(Transition.model_validate_json(e) for e in events),
+    )
+
+
 class Superseded(PermanentError):
     """Another job or handler moved the task on; this job's write no longer applies."""
 
@@ -140,17 +151,17 @@ class TaskStore:
         return Claim(created=int(status) in (1, 2), task_id=task_id)
 
     def get(self, task_id: str) -> TaskRecord | None:
+        (record,) = self.get_many([task_id])
+        return record
+
+    def get_many(self, task_ids: list[str]) -> list[TaskRecord | None]:
+        """Records in one round trip, in order; None where a task is gone."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(redis_key("task", task_id), "spec", "progress")
-        pipe.lrange(redis_key("task", task_id, "events"), 0, -1)
-        (spec, progress), events = pipe.execute()
-        if spec is None or progress is None:
-            return None
-        return TaskRecord(
-            spec=TaskSpec.model_validate_json(spec),
-            progress=TaskProgress.model_validate_json(progress),
-            transitions=tuple(Transition.model_validate_json(e) for e in events),
-        )
+        for task_id in task_ids:
+            pipe.hmget(redis_key("task", task_id), "spec", "progress")
+            pipe.lrange(redis_key("task", task_id, "events"), 0, -1)
+        replies = pipe.execute()
+        return [_record(*replies[i : i + 2]) for i in range(0, len(replies), 2)]
 
     def require(self, task_id: str) -> TaskRecord:
         record = self.get(task_id)
@@ -243,14 +254,12 @@ class TaskStore:
 
     def recent(self, limit: int = 20) -> list[TaskRecord]:
         ids = self.redis.zrevrange(redis_key("tasks"), 0, max(limit - 1, 0))
-        records = (self.get(_text(i)) for i in ids)
-        return [r for r in records if r is not None]
+        return [r for r in self.get_many([_text(i) for i in ids]) if r is not None]
 
-    def iter_all(self, since: float = 0.0) -> Iterator[TaskRecord]:
-        for task_id in self.redis.zrangebyscore(redis_key("tasks"), since, "+inf"):
-            record = self.get(_text(task_id))
-            if record is not None:
-                yield record
+    def iter_all(self, since: float = 0.0, batch: int = 200) -> Iterator[TaskRecord]:
+        ids = [_text(i) for i in self.redis.zrangebyscore(redis_key("tasks"), since, "+inf")]
+        for start in range(0, len(ids), batch):
+            yield from (r for r in self.get_many(ids[start : start + batch]) if r is not None)
 
     def add_spend(self, tier: int, usd: float, day: str | None = None) -> float:
         """Add to a tier's spend for the UTC day; returns the day's total."""

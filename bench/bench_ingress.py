@@ -84,7 +84,12 @@ def main(n: int) -> None:
     url = f"redis://127.0.0.1:{port}/0"
     try:
         time.sleep(0.3)
-        os.environ.update(REDIS_URL=url, GITHUB_WEBHOOK_SECRET=SECRET.decode())
+        os.environ.update(
+            REDIS_URL=url,
+            GITHUB_WEBHOOK_SECRET=SECRET.decode(),
+            GITHUB_APP_ID="1",
+            GITHUB_PRIVATE_KEY="unused: the web process never calls GitHub",
+        )
         os.environ.pop("FEATURE_CREW_CONFIG", None)
         body = PAYLOAD.read_bytes()
         ours_srv = ServerThread(create_app(load_settings())).start()

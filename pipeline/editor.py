@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pipeline.paths import is_protected
+
 MAX_VIEW_BYTES = 256 * 1024
 MAX_WRITE_BYTES = 1024 * 1024
 MAX_LISTING_ENTRIES = 1000
@@ -56,7 +58,7 @@ class EditorTool:
     ) -> None:
         self.root = root.resolve()
         self._roots = {str(root.absolute()), str(self.root)}
-        self._protected = tuple(p.strip("/").casefold() for p in protected_paths if p.strip("/"))
+        self._protected = tuple(protected_paths)
         self._changed: set[str] = set()
         self._commands: dict[str, Callable[[Mapping[str, object], Path, str], str]] = {
             "view": self._view,
@@ -118,10 +120,8 @@ class EditorTool:
         parts = [p.casefold() for p in rel.parts]
         if ".git" in parts:
             raise _Refused(f"{raw} is inside .git, which the editor may not touch")
-        joined = "/".join(parts)
-        for prefix in self._protected:
-            if joined == prefix or joined.startswith(prefix + "/"):
-                raise _Refused(f"{raw} is a protected path; changes there are not allowed")
+        if is_protected("/".join(rel.parts), self._protected):
+            raise _Refused(f"{raw} is a protected path; changes there are not allowed")
 
     def _view(self, tool_input: Mapping[str, object], target: Path, rel: str) -> str:
         if target.is_dir():

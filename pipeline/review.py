@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from fnmatch import fnmatch
 
 from bot.config import ReviewConfig
 from pipeline.audit import audit_feedback
@@ -19,6 +18,7 @@ from pipeline.models import (
     ReviewVerdict,
     Usage,
 )
+from pipeline.paths import is_protected
 from pipeline.patterns import (
     PLACEHOLDER_VALUE,
     PROSE_SUFFIXES,
@@ -99,15 +99,6 @@ def check_file_count(inp: ReviewInput, config: ReviewConfig) -> CheckResult:
     count, limit = len(inp.diff.files), _limit(config, "files", inp.tier)
     detail = f"{count} file{'' if count == 1 else 's'} changed; tier {inp.tier} allows {limit}"
     return CheckResult(name="file_count", passed=count <= limit, detail=detail)
-
-
-def is_protected(path: str, protected: tuple[str, ...]) -> bool:
-    """A path is protected when it is, or lies under, an entry; entries may be globs."""
-    for entry in protected:
-        folder = entry.rstrip("/")
-        if path == folder or path.startswith(folder + "/") or fnmatch(path, entry):
-            return True
-    return False
 
 
 def check_protected_paths(inp: ReviewInput, config: ReviewConfig) -> CheckResult:

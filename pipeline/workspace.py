@@ -15,6 +15,7 @@ from pygit2.enums import DeltaStatus, DiffOption, FetchPrune
 from pipeline.errors import WorkspaceError
 from pipeline.gitauth import TokenCallbacks, check_clone_url, network_error
 from pipeline.models import DiffSummary
+from pipeline.paths import is_protected
 
 ORIGIN = "origin"
 FETCH_SPEC = "+refs/heads/*:refs/remotes/origin/*"
@@ -177,7 +178,7 @@ class Worktree:
         staged = sorted({_delta_path(d) for d in index.diff_to_tree(head.tree).deltas})
         if not staged:
             return None
-        blocked = [p for p in staged if _is_protected(p, protected_paths)]
+        blocked = [p for p in staged if is_protected(p, protected_paths)]
         if blocked:
             index.read_tree(head.tree)
             index.write()
@@ -259,7 +260,3 @@ def _delta_path(delta: pygit2.DiffDelta) -> str:
     if delta.status == DeltaStatus.DELETED:
         return str(delta.old_file.path)
     return str(delta.new_file.path)
-
-
-def _is_protected(path: str, prefixes: Sequence[str]) -> bool:
-    return any(path == p.rstrip("/") or path.startswith(p) for p in prefixes if p)

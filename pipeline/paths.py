@@ -1,0 +1,22 @@
+"""Protected paths: one rule for the editor, the commit and the reviewer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+
+
+def is_protected(path: str, protected: Sequence[str]) -> bool:
+    """Whether `path` is, lies under, starts with, or glob-matches a protected entry.
+
+    Case is ignored, so `.GitHub/Workflows/x.yml` cannot slip past on a case-insensitive disk.
+    """
+    folded = path.strip("/").casefold()
+    for entry in protected:
+        raw = entry.casefold()
+        folder = raw.strip("/")
+        if not folder:
+            continue
+        if folded == folder or folded.startswith((folder + "/", raw)) or fnmatchcase(folded, raw):
+            return True
+    return False

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
 from handlers.context import HandlerContext, Outcome, writer_client
 from handlers.tasks import cancel_task
 from pipeline.models import TaskSpec
-
-log = logging.getLogger(__name__)
 
 _TIER_LABEL = re.compile(r"^feature-crew:tier-([123])$")
 MAX_SPEC_CHARS = 20_000

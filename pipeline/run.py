@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
     from bot.store import TaskStore
     from pipeline.workspace import Workspace
 
-log = logging.getLogger(__name__)
 S = TaskState
 BASELINE_TTL_S = 7 * 24 * 3600
 

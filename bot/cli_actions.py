@@ -23,15 +23,10 @@ class ActionError(Exception):
 
 
 def _app(settings: Settings) -> GitHubApp:
-    if settings.env.github_app_id is None or settings.private_key is None:
+    app = GitHubApp.from_settings(settings, rq_redis(settings.env.redis_url))
+    if app is None:
         raise ActionError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY[_PATH] are needed for this")
-    redis = rq_redis(settings.env.redis_url)
-    return GitHubApp(
-        app_id=settings.env.github_app_id,
-        private_key=settings.private_key,
-        api_url=settings.api_url,
-        redis=redis,
-    )
+    return app
 
 
 def enqueue_spec(

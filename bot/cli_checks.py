@@ -11,15 +11,10 @@ def check_setup(settings: Settings) -> None:
     redis = rq_redis(settings.env.redis_url)
     redis.ping()
     print("redis: ok")
-    if settings.env.github_app_id is None or settings.private_key is None:
+    app = GitHubApp.from_settings(settings, redis)
+    if app is None:
         print("github: no App credentials (GITHUB_APP_ID, GITHUB_PRIVATE_KEY[_PATH])")
         return
-    app = GitHubApp(
-        app_id=settings.env.github_app_id,
-        private_key=settings.private_key,
-        api_url=settings.api_url,
-        redis=redis,
-    )
     ident = app.identity()
     print(f"github: ok, App {ident['slug']} ({ident['bot_login']})")
     if settings.webhook_secret is None:

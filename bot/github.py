@@ -14,6 +14,7 @@ from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RequestFailed
 from redis import Redis
 
+from bot.settings import Settings
 from bot.store import redis_key
 
 if TYPE_CHECKING:
@@ -105,6 +106,18 @@ class GitHubApp:
         self.api_url = api_url.rstrip("/")
         self.redis = redis
         self.app_client = _client(AppAuthStrategy(str(app_id), private_key), self.api_url)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, redis: Redis) -> GitHubApp | None:
+        """The App's client, or None while its id or key is not configured."""
+        if settings.env.github_app_id is None or settings.private_key is None:
+            return None
+        return cls(
+            app_id=settings.env.github_app_id,
+            private_key=settings.private_key,
+            api_url=settings.api_url,
+            redis=redis,
+        )
 
     def call(
         self, client: GitHub[Any], method: str, path: str, *, retries: int = 3, **kw: Any

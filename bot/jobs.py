@@ -54,14 +54,9 @@ def _deadline(settings: Settings) -> float:
 
 def _deps(redis: Redis) -> run.Deps:
     settings = _current_settings()
-    if settings.env.github_app_id is None or settings.private_key is None:
+    github = GitHubApp.from_settings(settings, redis)
+    if github is None:
         raise PermanentError("GitHub App credentials missing", public="App not configured")
-    github = GitHubApp(
-        app_id=settings.env.github_app_id,
-        private_key=settings.private_key,
-        api_url=settings.api_url,
-        redis=redis,
-    )
     return run.Deps(
         settings=settings,
         store=TaskStore(redis),

@@ -9,8 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000
 
 # git: the audit runs the target repository's own tooling, which often shells out to it.
+# bubblewrap: the confinement that setup, audit and baseline run in (pipeline/sandbox.py).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git ca-certificates tini \
+    && apt-get install -y --no-install-recommends git ca-certificates tini bubblewrap \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 crew \

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.models import Provider, ReviewCheckName
 
@@ -62,10 +62,22 @@ class SelfAuditConfig(Section):
     ruff_args: tuple[str, ...] = ("check",)
     mypy_args: tuple[str, ...] = ("--ignore-missing-imports",)
     timeout_s: float = Field(default=600.0, gt=0)  # per tool
-    # The tools run without network and under resource limits. auto: when the worker can
-    # create user namespaces, else without them (logged); required: refuse to audit without
-    # them; off: never (resource limits still apply).
-    sandbox: Literal["auto", "required", "off"] = "auto"
+    # required: the tools run confined (pipeline/sandbox.py) or the audit refuses; off, only
+    # by the operator's explicit choice: resource limits and a process group, nothing more.
+    sandbox: Literal["required", "off"] = "required"
+
+    @field_validator("sandbox", mode="before")
+    @classmethod
+    def _auto_is_gone(cls, value: object) -> object:
+        # "auto" used to mean "unconfined where confinement fails": a choice the operator made
+        # for fail-open, so it is refused at start-up rather than quietly turned into another.
+        if value == "auto":
+            raise ValueError(
+                '"auto" is no longer accepted: audits run confined or not at all; write'
+                ' "required" (the default: remove the line) or, to run generated code'
+                ' unconfined, "off"'
+            )
+        return value
 
 
 class TriageConfig(Section):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +16,7 @@ from typing import IO
 
 from bot.config import SelfAuditConfig
 from pipeline import sandbox
-from pipeline.errors import PermanentError
+from pipeline.errors import PermanentError, SandboxUnavailable
 from pipeline.models import AuditReport, AuditVerdict, ToolResult, ToolStatus
 
 log = logging.getLogger(__name__)
@@ -26,7 +24,6 @@ log = logging.getLogger(__name__)
 OUTPUT_TAIL = 4000
 FEEDBACK_TAIL = 2500
 PYTEST_NO_TESTS = 5
-SANDBOX_REQUIRED = "the audit sandbox is required but this worker cannot create namespaces"
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,7 @@ class AuditContext:
     config: SelfAuditConfig
     python: str = sys.executable
     cache_dir: Path | None = None
-    isolate: bool = False  # in the sandbox's own user and network namespaces
+    isolate: bool = False  # confined (pipeline.sandbox); False only for sandbox = "off"
 
     @property
     def python_files(self) -> tuple[str, ...]:
@@ -85,11 +82,6 @@ def _tail(raw: bytes, limit: int = OUTPUT_TAIL) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
 _said: set[str] = set()
 
 
@@ -99,45 +91,51 @@ def _log_once(level: int, message: str) -> None:
         log.log(level, message)
 
 
-def _use_sandbox(mode: str, supported: bool | None) -> bool:
-    """Whether to isolate the tools, per config.sandbox and what this machine can do."""
+def use_sandbox(mode: str, supported: bool | None = None) -> bool:
+    """Whether to confine the tools: always, unless the operator explicitly said "off"."""
     if mode == "off":
-        _log_once(logging.INFO, "self-audit sandbox off by config: resource limits only")
+        _log_once(logging.WARNING, "self-audit sandbox off by config: resource limits only")
         return False
     reason = sandbox.unavailable_reason() if supported is None else None
     if supported is False:
         reason = "forced unavailable by the caller"
-    if reason is None:
-        _log_once(logging.INFO, "self-audit sandbox on: no network, resource limits")
-        return True
-    if mode == "required":
-        raise PermanentError(f"audit sandbox unavailable: {reason}", public=SANDBOX_REQUIRED)
-    _log_once(
-        logging.WARNING,
-        f"self-audit sandbox unavailable ({reason}): the tools keep network access,"
-        " with resource limits only",
-    )
-    return False
+    if reason is not None:
+        raise SandboxUnavailable(f"audit sandbox unavailable: {reason}")
+    _log_once(logging.INFO, "self-audit sandbox on: confined, no network, resource limits")
+    return True
+
+
+def _confinement(ctx: AuditContext, home: Path) -> sandbox.Confinement | None:
+    if not ctx.isolate:
+        return None
+    writable: tuple[Path, ...] = ()
+    if ctx.cache_dir is not None:
+        ctx.cache_dir.mkdir(parents=True, exist_ok=True)  # the baseline may run first
+        writable = (ctx.cache_dir,)
+    # The interpreter's own folder, in case it lies outside the installations always shown.
+    python = Path(ctx.python)
+    readable = (python.parent,) if python.is_absolute() and python.exists() else ()
+    return sandbox.Confinement(tree=ctx.root, scratch=home, writable=writable, readable=readable)
 
 
 def _spawn(
-    ctx: AuditContext, argv: Sequence[str], home: Path, out: IO[bytes], *, isolate: bool
+    ctx: AuditContext, argv: Sequence[str], home: Path, out: IO[bytes]
 ) -> subprocess.Popen[bytes]:
+    confinement = _confinement(ctx, home)
     return sandbox.spawn(
         list(argv),
-        isolate=isolate,
         limits=sandbox.Limits.for_timeout(ctx.config.timeout_s),
-        cwd=ctx.root,
+        confinement=confinement,
+        cwd=ctx.root if confinement is None else sandbox.WORKDIR,
         env=_scrubbed_env(home),
         stdin=subprocess.DEVNULL,
         stdout=out,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
 
 
 def _execute(ctx: AuditContext, name: str, argv: Sequence[str]) -> _Run:
-    """Run tool `name` (argv) in the root, in its own process group, scrubbed and timed out."""
+    """Run tool `name` (argv) confined, in its own process group, scrubbed and timed out."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fc-audit-") as scratch:
         home = Path(scratch)
@@ -145,18 +143,11 @@ def _execute(ctx: AuditContext, name: str, argv: Sequence[str]) -> _Run:
         # A file, not a pipe: a grandchild that escapes the group cannot keep us reading forever.
         with (home / "output").open("w+b") as out:
             try:
-                try:
-                    proc = _spawn(ctx, argv, home, out, isolate=ctx.isolate)
-                except sandbox.SandboxSetupError as err:
-                    # The probe passed, yet this launch failed (namespaces exhausted, say).
-                    if ctx.config.sandbox == "required":
-                        raise PermanentError(
-                            f"audit sandbox failed for {name}: {err}", public=SANDBOX_REQUIRED
-                        ) from err
-                    log.warning(
-                        "self-audit sandbox failed for %s (%s): running it without", name, err
-                    )
-                    proc = _spawn(ctx, argv, home, out, isolate=False)
+                proc = _spawn(ctx, argv, home, out)
+            except sandbox.SandboxSetupError as err:
+                # The probe passed, yet this launch failed (namespaces exhausted, say): refuse,
+                # never run unconfined.
+                raise SandboxUnavailable(f"audit sandbox failed for {name}: {err}") from err
             except OSError as err:
                 # The detail names the interpreter's path: logs only, never GitHub.
                 raise PermanentError(
@@ -168,11 +159,10 @@ def _execute(ctx: AuditContext, name: str, argv: Sequence[str]) -> _Run:
             except subprocess.TimeoutExpired:
                 code = None
             finally:
-                # Whatever ends the wait: a normal exit (tests may leave servers or sleepers
-                # behind), the timeout, or an exception raised into it, such as RQ's
+                # Whatever ends the wait: a normal exit (confined, its PID namespace is gone
+                # already), the timeout, or an exception raised into it, such as RQ's
                 # JobTimeoutException or KeyboardInterrupt, which then propagates.
-                _kill_group(proc.pid)
-                proc.wait()
+                sandbox.stop(proc)
             out.seek(max(0, out.seek(0, os.SEEK_END) - OUTPUT_TAIL * 4))
             output = _tail(out.read())
     return _Run(code, output, round(time.monotonic() - started, 3))
@@ -287,7 +277,7 @@ def run_audit(
     not create namespaces, as in a container whose seccomp profile refuses unshare.
     """
     names = validate_tool_names(config.tools)
-    isolate = _use_sandbox(config.sandbox, sandbox_supported)
+    isolate = use_sandbox(config.sandbox, sandbox_supported)
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
     ctx = AuditContext(root, tuple(changed_files), config, python, cache_dir, isolate)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bot.config import SelfAuditConfig
-from pipeline.audit import AuditContext, check_pytest
+from pipeline.audit import AuditContext, check_pytest, use_sandbox
 from pipeline.models import AuditReport, AuditVerdict, ToolResult, ToolStatus
 
 _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
@@ -25,7 +25,9 @@ def base_failures(root: Path, config: SelfAuditConfig, cache_dir: Path | None) -
     """Run pytest on the untouched worktree (the base commit); [] when all pass or no pytest."""
     if "pytest" not in config.tools:
         return []
-    result = check_pytest(AuditContext(root, (), config, cache_dir=cache_dir))
+    # The base commit's own conftest.py runs here: confined exactly as the audit is.
+    isolate = use_sandbox(config.sandbox)
+    result = check_pytest(AuditContext(root, (), config, cache_dir=cache_dir, isolate=isolate))
     return sorted(failing_tests(result) or ())
 
 

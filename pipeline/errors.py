@@ -18,6 +18,20 @@ class PermanentError(FeatureCrewError):
     """Retrying the same step cannot help; the task stops and says why."""
 
 
+SANDBOX_REQUIRED = (
+    "the self-audit refused to run: this worker cannot confine generated code (it needs"
+    " bubblewrap and user namespaces; see the README's Docker section). An operator who accepts"
+    ' running it unconfined can set `[self_audit] sandbox = "off"`.'
+)
+
+
+class SandboxUnavailable(PermanentError):
+    """The confinement cannot be built: the audit refuses rather than run unconfined."""
+
+    def __init__(self, internal: str) -> None:
+        super().__init__(internal, public=SANDBOX_REQUIRED)
+
+
 class TaskCancelled(PermanentError):
     """The task was cancelled while this job ran; it stops without touching GitHub again."""
 

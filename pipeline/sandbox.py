@@ -1,50 +1,43 @@
-"""Best-effort confinement of the self-audit's tools: no network, bounded resources.
+"""The confinement of code a model wrote: the setup phase, the audit and the baseline run here.
 
-The tools run code a model wrote. Each one is started through this very file, run as a script
-by a fresh interpreter (`python -I -S sandbox.py ...`), which sets resource limits, optionally
-moves into a new user and network namespace with only loopback up, then execs the tool.
+Each tool starts under bubblewrap (pipeline/bwrap.py says what exists inside) and then through
+pipeline/launcher.py, run by a fresh interpreter inside, which sets the resource limits and execs
+the tool. Bubblewrap rather than namespaces of our own: it is the tool built and reviewed for
+exactly this (tmpfs root, bind mounts, pivot_root, a PID namespace whose init reaps and kills
+everything when the tool ends, its own /proc), and it needs no Python between fork and exec in
+a worker that has threads.
 
-A launcher rather than Popen's preexec_fn: the worker has threads (Python code between fork and
-exec may deadlock on a lock another thread held) and is non-dumpable (its forked child could not
-open /proc/self/uid_map as a non-root user); a freshly exec'd interpreter has neither problem,
-holds none of the worker's memory, and can report a failure properly, through a pipe that a
-successful exec closes (as subprocess does for its own errors).
-
-What this does not confine: the filesystem (path-based Unix sockets included), processes that
-escape the process group (they keep their rlimits), and the tool's view of other processes.
+With `confinement=None` (the operator's explicit `sandbox = "off"`) only the launcher runs:
+resource limits and a process group, the host's tree as cwd, nothing else confined.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import fcntl
 import functools
+import json
 import math
 import os
-import resource
 import signal
-import socket
-import struct
 import subprocess
 import sys
+import tempfile
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, NoReturn
 
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 0x1
-IFF_RUNNING = 0x40
-_IFREQ = "16sH22x"  # struct ifreq on 64-bit Linux: name[16], then a 24-byte union
+from pipeline import bwrap
+from pipeline.launcher import READY
 
+WORKDIR = Path("/src")  # where the task's tree appears inside the confinement; the tools' cwd
 GIB = 1024**3
-SETUP_FAILED = 125  # the launcher's exit code when it reports a failure; the tool never ran
-EXEC_FAILED = 127
 PROBE_TIMEOUT_S = 20.0
+STOP_WAIT_S = 30.0  # bubblewrap exits once the kernel has reaped its namespace
+_LAUNCHER = str(Path(__file__).with_name("launcher.py").resolve())
 
-_LAUNCHER = os.path.abspath(__file__)
+Output = int | IO[Any] | None
 
 
 @dataclass(frozen=True)
@@ -61,98 +54,25 @@ class Limits:
         """CPU a little above the wall-clock timeout: a backstop for processes that escape it."""
         return cls(cpu_s=math.ceil(timeout_s) + max(10, math.ceil(timeout_s / 10)))
 
+    def arguments(self) -> list[str]:
+        values = (self.cpu_s, self.file_bytes, self.address_space_bytes)
+        return ["-" if value is None else str(value) for value in values]
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What a confined tool can see: nothing of the host beyond these and the system's files."""
+
+    tree: Path  # host folder shown read-write at WORKDIR
+    scratch: Path  # host folder, read-write at its own path (HOME, TMPDIR, JUnit XML...)
+    writable: tuple[Path, ...] = ()  # more host folders, read-write at their own paths
+    readable: tuple[Path, ...] = ()  # more host folders, read-only at their own paths
+    network: bool = False  # only the setup phase (package indexes); the audit and baseline never
+    hidden: tuple[Path, ...] = ()  # more host paths to keep out, beyond bwrap.default_hidden()
+
 
 class SandboxSetupError(Exception):
-    """The launcher could not set up the sandbox (namespaces, loopback or limits); no tool ran."""
-
-
-# --- the launcher, in the child ------------------------------------------------------------
-
-
-def _write(path: str, text: str) -> None:
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def _isolate_network() -> None:
-    """Become root of a new user namespace that owns a new network namespace; loopback up."""
-    uid, gid = os.getuid(), os.getgid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"unshare(CLONE_NEWUSER|CLONE_NEWNET): {os.strerror(code)}")
-    with contextlib.suppress(FileNotFoundError):  # kernels before 3.19 have no setgroups file
-        _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", f"0 {uid} 1")
-    _write("/proc/self/gid_map", f"0 {gid} 1")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        current = fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack(_IFREQ, b"lo", 0))
-        flags = struct.unpack(_IFREQ, current)[1] | IFF_UP | IFF_RUNNING
-        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack(_IFREQ, b"lo", flags))
-
-
-def _set_limit(which: int, soft: int, hard: int | None = None) -> None:
-    _, current_hard = resource.getrlimit(which)
-    hard = soft if hard is None else hard
-    if current_hard != resource.RLIM_INFINITY:  # raising a hard limit needs privileges
-        soft, hard = min(soft, current_hard), min(hard, current_hard)
-    resource.setrlimit(which, (soft, hard))
-
-
-def _apply_limits(limits: Limits) -> None:
-    _set_limit(resource.RLIMIT_CORE, 0)
-    if limits.file_bytes is not None:
-        _set_limit(resource.RLIMIT_FSIZE, limits.file_bytes)
-    if limits.address_space_bytes is not None:
-        _set_limit(resource.RLIMIT_AS, limits.address_space_bytes)
-    if limits.cpu_s is not None:
-        # SIGXCPU at the soft limit, SIGKILL a few seconds later for a process that ignores it.
-        _set_limit(resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 5)
-
-
-def _report(fd: int, kind: str, err: BaseException) -> None:
-    code = err.errno if isinstance(err, OSError) and err.errno else 0
-    with contextlib.suppress(OSError):
-        os.write(fd, f"{kind}\0{code}\0{err}".encode(errors="replace"))
-
-
-def _optional(text: str) -> int | None:
-    return None if text == "-" else int(text)
-
-
-def _launch(args: list[str]) -> NoReturn:
-    """argv: FD ISOLATE CPU FSIZE AS -- TOOL...; reports a failure on FD, which exec closes."""
-    fd = int(args[0])
-    try:
-        isolate = args[1] == "1"
-        limits = Limits(_optional(args[2]), _optional(args[3]), _optional(args[4]))
-        argv = args[6:]
-        if isolate:
-            _isolate_network()
-        _apply_limits(limits)
-        os.set_inheritable(fd, False)
-    except BaseException as err:
-        _report(fd, "sandbox", err)
-        os._exit(SETUP_FAILED)
-    try:
-        os.execvp(argv[0], argv)  # noqa: S606 - the tool's argv, as Popen had it
-    except BaseException as err:
-        _report(fd, "exec", err)
-    os._exit(EXEC_FAILED)
-
-
-# --- the parent ------------------------------------------------------------------------------
-
-
-def _argument(value: int | None) -> str:
-    return "-" if value is None else str(value)
-
-
-def _read_report(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 4096):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The confinement (or the launcher's limits) could not be set up; no tool ran."""
 
 
 def _raise_reported(report: bytes, argv0: str) -> NoReturn:
@@ -162,102 +82,219 @@ def _raise_reported(report: bytes, argv0: str) -> NoReturn:
     raise SandboxSetupError(message or "the sandbox launcher failed without saying why")
 
 
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@contextlib.contextmanager
+def _stderr_fd(stderr: Output) -> Iterator[int]:
+    """The fd the launcher gives the tool as stderr; the launcher's own stderr is for errors."""
+    if stderr == subprocess.STDOUT:
+        yield 1
+        return
+    if stderr == subprocess.PIPE:
+        raise ValueError("spawn cannot pipe stderr: use STDOUT or a file")
+    if stderr == subprocess.DEVNULL:
+        fd = os.open(os.devnull, os.O_WRONLY)
+    elif stderr is None:
+        fd = os.dup(2)
+    elif isinstance(stderr, int):
+        fd = os.dup(stderr)
+    else:
+        fd = os.dup(stderr.fileno())
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _inside(cwd: str | os.PathLike[str] | None, confinement: Confinement) -> Path:
+    """The tool's cwd inside: WORKDIR, or a host path under the tree mapped there."""
+    if cwd is None:
+        return WORKDIR
+    path = Path(cwd)
+    tree = Path(os.path.realpath(confinement.tree))
+    real = Path(os.path.realpath(path))
+    if real.is_relative_to(tree):
+        return WORKDIR / real.relative_to(tree)
+    if path.is_absolute():
+        return path
+    raise ValueError(f"a confined tool's cwd must be absolute, not {cwd}")
+
+
+def _command(
+    confinement: Confinement | None, cwd: str | os.PathLike[str] | None, info_fd: int
+) -> tuple[list[str], str | os.PathLike[str] | None]:
+    launcher = [sys.executable, "-I", "-S"]
+    if confinement is None:
+        return [*launcher, _LAUNCHER], cwd
+    hidden = (*bwrap.default_hidden(), *(Path(os.path.realpath(p)) for p in confinement.hidden))
+    bwrap.check_exposable(confinement, hidden)
+    where = _inside(cwd, confinement)
+    prefix = bwrap.command(confinement, hidden, WORKDIR, where, _LAUNCHER, info_fd)
+    return [*prefix, *launcher, bwrap.LAUNCHER_INSIDE], "/"
+
+
+class Tool(subprocess.Popen[bytes]):
+    """A started tool; `stop` ends it and everything it started."""
+
+    init: int | None = None  # pidfd of the confinement's PID 1 (bubblewrap's reaper)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the tool and all it started, and wait until they are gone.
+
+    Confined: killing its PID 1 makes the kernel kill and reap the whole PID namespace before
+    bubblewrap, its parent, can exit, so nothing outlives the wait. Off: the process group.
+    """
+    init = getattr(proc, "init", None)
+    if init is not None and proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(init, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=STOP_WAIT_S)
+    if proc.returncode is None:  # never signal a reaped pid: it may be someone else's now
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _watch_init(proc: Tool, said: bytes) -> None:
+    """Hold a pidfd on bubblewrap's PID 1, checked to be its child (so not a recycled pid)."""
+    info = json.loads(said or b"{}")
+    pid = info.get("child-pid")
+    if not isinstance(pid, int):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        pidfd = os.pidfd_open(pid)
+        status = Path(f"/proc/{pid}/status").read_text()
+        parent = status.split("PPid:", 1)[1].split(maxsplit=1)[0]
+        if int(parent) != proc.pid:
+            os.close(pidfd)
+            return
+        proc.init = pidfd
+        weakref.finalize(proc, os.close, pidfd)
+
+
+class _Pipe:
+    """A pipe whose ends close once, however the spawn ends."""
+
+    def __init__(self) -> None:
+        self.read, self.write = os.pipe()
+
+    def close_write(self) -> None:
+        if self.write >= 0:
+            os.close(self.write)
+            self.write = -1
+
+    def close(self) -> None:
+        self.close_write()
+        if self.read >= 0:
+            os.close(self.read)
+            self.read = -1
+
+    def drain(self) -> bytes:
+        self.close_write()  # ours: EOF comes once the child's copies are closed
+        return _read_all(self.read)
+
+
+def _await_exec(proc: Tool, report: _Pipe, errors: IO[bytes], argv0: str) -> None:
+    """Return once the tool has exec'd; else raise what the launcher or bubblewrap said."""
+    said = report.drain()
+    if said == READY:
+        return
+    proc.wait()
+    if not said.startswith(READY):  # bubblewrap failed before the launcher could run
+        errors.seek(0)
+        text = errors.read()[-2000:].decode(errors="replace").strip()
+        raise SandboxSetupError(text or f"bwrap exited with {proc.returncode}")
+    _raise_reported(said[len(READY) :], argv0)
+
+
 def spawn(
     argv: list[str],
     *,
-    isolate: bool,
     limits: Limits,
+    confinement: Confinement | None,
     cwd: str | os.PathLike[str] | None = None,
     env: dict[str, str] | None = None,
-    stdin: int | IO[Any] | None = None,
-    stdout: int | IO[Any] | None = None,
-    stderr: int | IO[Any] | None = None,
-    start_new_session: bool = False,
-) -> subprocess.Popen[bytes]:
-    """Start argv under limits (and without network if isolate); return once it has exec'd.
+    stdin: Output = None,
+    stdout: Output = None,
+    stderr: Output = None,
+) -> Tool:
+    """Start argv confined, in its own session; return once it has exec'd. End it with stop().
 
-    Raises OSError when the tool cannot be exec'd (as Popen does) and SandboxSetupError when
-    the sandbox cannot be set up; in both cases the launcher has already exited.
+    Raises OSError when the tool cannot be exec'd (as Popen does), SandboxSetupError when the
+    confinement cannot be built, ValueError when a given folder would expose a hidden path; in
+    every case nothing is left running.
     """
     if not argv:
         raise ValueError("spawn needs a command")
-    read_fd, write_fd = os.pipe()
+    report, info = _Pipe(), _Pipe()
     try:
-        launcher = [sys.executable, "-I", "-S", _LAUNCHER, str(write_fd), "1" if isolate else "0"]
-        launcher += [_argument(limits.cpu_s), _argument(limits.file_bytes)]
-        launcher += [_argument(limits.address_space_bytes), "--", *argv]
-        proc = subprocess.Popen(
-            launcher,
-            cwd=cwd,
-            env=env,
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=start_new_session,
-            pass_fds=(write_fd,),
-        )
-    except BaseException:
-        os.close(read_fd)
-        raise
+        command, popen_cwd = _command(confinement, cwd, info.write)
+        with tempfile.TemporaryFile() as errors, _stderr_fd(stderr) as err_fd:
+            keep = {report.write, err_fd} - {1}
+            if confinement is not None:
+                keep.add(info.write)
+            proc = Tool(
+                [*command, str(report.write), str(err_fd), *limits.arguments(), "--", *argv],
+                cwd=popen_cwd,
+                env=env,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=errors,
+                pass_fds=tuple(keep),
+                start_new_session=True,
+            )
+            try:
+                _await_exec(proc, report, errors, argv[0])
+                if confinement is not None:
+                    _watch_init(proc, info.drain())
+            except BaseException:
+                stop(proc)  # interrupted (an RQ job timeout) or failed: nothing left behind
+                raise
     finally:
-        os.close(write_fd)
-    try:
-        try:
-            report = _read_report(read_fd)
-        finally:
-            os.close(read_fd)
-        if report:
-            proc.wait()
-            _raise_reported(report, argv[0])
-    except BaseException:
-        # Interrupted (an RQ job timeout) or failed: leave nothing running behind.
-        if proc.returncode is None:  # never signal a reaped pid: it may be someone else's now
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                if start_new_session:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                else:
-                    proc.kill()
-            proc.wait()
-        raise
+        report.close()
+        info.close()
     return proc
 
 
 def _probe() -> str | None:
-    """None when a throwaway child could enter the sandbox; else why it could not."""
+    """None when a throwaway child could run confined; else why it could not."""
     if not sys.platform.startswith("linux"):
-        return f"namespaces need Linux, not {sys.platform}"
-    try:
-        proc = spawn(
-            [sys.executable, "-I", "-S", "-c", "pass"],
-            isolate=True,
-            limits=Limits(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    except (OSError, SandboxSetupError) as err:
-        return str(err) or type(err).__name__
-    try:
-        code = proc.wait(timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        return "the sandbox probe timed out"
-    return None if code == 0 else f"the sandboxed probe exited with {code}"
+        return f"the confinement needs Linux, not {sys.platform}"
+    if bwrap.bwrap_path() is None:
+        return "bubblewrap (bwrap) is not installed"
+    with tempfile.TemporaryDirectory(prefix="fc-probe-") as scratch:
+        try:
+            proc = spawn(
+                [sys.executable, "-I", "-S", "-c", "pass"],
+                limits=Limits(),
+                confinement=Confinement(tree=Path(scratch), scratch=Path(scratch)),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except (OSError, SandboxSetupError, ValueError) as err:
+            return str(err) or type(err).__name__
+        try:
+            code = proc.wait(timeout=PROBE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            stop(proc)
+            return "the confinement probe timed out"
+    return None if code == 0 else f"the confined probe exited with {code}"
 
 
 @functools.cache
 def unavailable_reason() -> str | None:
-    """Why this machine cannot sandbox (EPERM under Docker's seccomp, no user namespaces...)."""
+    """Why this machine cannot confine (no bwrap, EPERM under Docker's seccomp...), or None."""
     return _probe()
 
 
 def sandbox_available() -> bool:
-    """Whether the tools can run in their own user and network namespaces (probed once)."""
+    """Whether tools can run confined here (probed once per process)."""
     return unavailable_reason() is None
-
-
-if __name__ == "__main__":
-    _launch(sys.argv[1:])

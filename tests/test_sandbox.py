@@ -8,21 +8,21 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from bot.config import SelfAuditConfig
-from pipeline.audit import SANDBOX_REQUIRED, run_audit
-from pipeline.errors import PermanentError
+from bot.config import ConfigError, SelfAuditConfig, parse_config
+from pipeline.audit import run_audit
+from pipeline.errors import SANDBOX_REQUIRED, SandboxUnavailable
 from pipeline.models import AuditReport, ToolStatus
-from pipeline.sandbox import Limits, sandbox_available, spawn, unavailable_reason
+from pipeline.sandbox import Confinement, Limits, sandbox_available, spawn, unavailable_reason
 
 needs_sandbox = pytest.mark.skipif(
-    not sandbox_available(),
-    reason=f"this machine cannot create user+network namespaces: {unavailable_reason()}",
+    not sandbox_available(), reason=f"this machine cannot confine: {unavailable_reason()}"
 )
 
 CONNECT = """
@@ -51,17 +51,20 @@ def run(
     limits: Limits | None = None,
     cwd: Path | None = None,
 ) -> tuple[int, str]:
-    proc = spawn(
-        [sys.executable, "-c", code, *args],
-        isolate=isolate,
-        limits=limits or Limits(),
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    out, _ = proc.communicate(timeout=60)
+    """code run by this interpreter, confined (with cwd as the tree) or with limits only."""
+    with tempfile.TemporaryDirectory(prefix="fc-test-") as scratch:
+        tree = cwd or Path(scratch)
+        confinement = Confinement(tree=tree, scratch=Path(scratch)) if isolate else None
+        proc = spawn(
+            [sys.executable, "-c", code, *args],
+            limits=limits or Limits(),
+            confinement=confinement,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        out, _ = proc.communicate(timeout=60)
     return proc.returncode, out.decode()
 
 
@@ -102,7 +105,7 @@ def test_files_written_inside_belong_to_the_outer_user(tmp_path: Path) -> None:
     code, out = run(write, isolate=True, cwd=tmp_path)
 
     assert code == 0, out
-    assert out.split() == ["0", "0"]  # root of its own user namespace, and nothing more
+    assert out.split() == [str(os.getuid()), str(os.getgid())]
     made = (tmp_path / "made.txt").stat()
     assert (made.st_uid, made.st_gid) == (os.getuid(), os.getgid())
 
@@ -151,24 +154,33 @@ def test_the_cpu_limit_sits_a_little_above_the_timeout() -> None:
 def test_a_missing_program_raises_like_popen(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-tool")
     with pytest.raises(FileNotFoundError) as caught:
-        spawn([missing], isolate=False, limits=Limits())
+        spawn([missing], limits=Limits(), confinement=None)
     assert caught.value.filename == missing
 
 
-def test_the_probe_agrees_with_util_linux_unshare() -> None:
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        pytest.skip("util-linux unshare is not installed")
-    works = subprocess.run([unshare, "-rn", "true"], capture_output=True, check=False)
+def test_the_probe_agrees_with_bubblewrap_itself() -> None:
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        pytest.skip("bubblewrap is not installed")
+    argv = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/"]
+    works = subprocess.run([*argv, "true"], capture_output=True, check=False)
     assert sandbox_available() is (works.returncode == 0), unavailable_reason()
 
 
-def test_the_config_knows_three_modes() -> None:
-    assert SelfAuditConfig().sandbox == "auto"
-    for mode in ("auto", "required", "off"):
+def test_the_config_knows_two_modes_and_required_is_the_default() -> None:
+    assert SelfAuditConfig().sandbox == "required"
+    for mode in ("required", "off"):
         assert SelfAuditConfig.model_validate({"sandbox": mode}).sandbox == mode
     with pytest.raises(ValidationError):
         SelfAuditConfig.model_validate({"sandbox": "sometimes"})
+
+
+def test_the_old_auto_mode_is_a_startup_error_naming_the_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"self_audit": {"sandbox": "auto"}}, "config.toml")
+    message = str(caught.value)
+    assert "self_audit.sandbox" in message
+    assert '"required"' in message and '"off"' in message
 
 
 def test_availability_is_probed_once() -> None:
@@ -198,9 +210,8 @@ def audit_pytest(
 
 
 @needs_sandbox
-@pytest.mark.parametrize("mode", ["auto", "required"])
-def test_generated_tests_cannot_reach_the_worker(tmp_path: Path, listener: int, mode: str) -> None:
-    report = audit_pytest(tmp_path, reaching_test(listener), sandbox=mode)
+def test_generated_tests_cannot_reach_the_worker(tmp_path: Path, listener: int) -> None:
+    report = audit_pytest(tmp_path, reaching_test(listener), sandbox="required")
 
     assert report.tools[0].status is ToolStatus.FAILED, report.tools[0].output
     assert "ConnectionRefusedError" in report.tools[0].output
@@ -212,22 +223,14 @@ def test_with_the_sandbox_off_they_still_can(tmp_path: Path, listener: int) -> N
     assert report.tools[0].status is ToolStatus.PASSED, report.tools[0].output
 
 
-def test_auto_without_namespaces_runs_as_before(tmp_path: Path, listener: int) -> None:
-    report = audit_pytest(
-        tmp_path, reaching_test(listener), sandbox="auto", sandbox_supported=False
-    )
-
-    assert report.tools[0].status is ToolStatus.PASSED, report.tools[0].output
-
-
 def test_required_without_namespaces_refuses_to_audit(tmp_path: Path, listener: int) -> None:
     marker = tmp_path / "ran"
     source = f"def test_runs() -> None:\n    open({str(marker)!r}, 'w').close()\n"
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(SandboxUnavailable) as caught:
         audit_pytest(tmp_path, source, sandbox="required", sandbox_supported=False)
 
     assert caught.value.public == SANDBOX_REQUIRED
-    assert "namespaces" in caught.value.public
+    assert 'sandbox = "off"' in caught.value.public
     assert not marker.exists()
 
 

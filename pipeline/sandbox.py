@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -139,27 +140,35 @@ def _command(
 
 
 class Tool(subprocess.Popen[bytes]):
-    """A started tool; `stop` ends it and everything it started."""
+    """A started tool. Confined, wait() returns only once everything it started is gone too."""
 
     init: int | None = None  # pidfd of the confinement's PID 1 (bubblewrap's reaper)
 
+    def wait(self, timeout: float | None = None) -> int:
+        code = super().wait(timeout)
+        if self.init is not None:
+            # bubblewrap exits as soon as its PID 1 reports the tool's status; the kernel kills
+            # and reaps the rest of the namespace as PID 1 exits, which its pidfd reports.
+            select.select([self.init], [], [], STOP_WAIT_S)
+        return code
+
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Kill the tool and all it started, and wait until they are gone.
+    """Kill the tool and everything it started, and wait until they are gone.
 
-    Confined: killing its PID 1 makes the kernel kill and reap the whole PID namespace before
-    bubblewrap, its parent, can exit, so nothing outlives the wait. Off: the process group.
+    Confined: killing its PID 1 makes the kernel kill and reap the whole PID namespace.
+    Off: the process group (what left the group survives).
     """
     init = getattr(proc, "init", None)
-    if init is not None and proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
+    if init is not None:
+        with contextlib.suppress(ProcessLookupError):  # it had exited already
             signal.pidfd_send_signal(init, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=STOP_WAIT_S)
     if proc.returncode is None:  # never signal a reaped pid: it may be someone else's now
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc.wait()
 
 
 def _watch_init(proc: Tool, said: bytes) -> None:

@@ -1,0 +1,240 @@
+"""Issue 6's attacks, as audit code would make them: each must find nothing to reach.
+
+Every test plants code (a test file or a conftest.py) in a real worktree of a real mirror and
+runs it through run_audit or the baseline, as the worker does, then looks at the host: the
+mirror's config, the other repository, Redis, the processes left, what the code could read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import redis
+
+from bot.config import SelfAuditConfig
+from pipeline.audit import run_audit
+from pipeline.baseline import base_failures
+from pipeline.errors import PermanentError
+from pipeline.models import ToolStatus
+from pipeline.sandbox import sandbox_available, unavailable_reason
+from pipeline.workspace import Workspace, Worktree
+from tests.doubles.git_http import create_bare_repo, git_http_app
+from tests.doubles.server import ServerThread
+
+pytestmark = pytest.mark.skipif(
+    not sandbox_available(), reason=f"this machine cannot confine: {unavailable_reason()}"
+)
+
+TOKEN = "ghs_" + "c0nf1ned" * 5
+A, B = 101, 102
+B_SECRET = "b-private-" + "7" * 24
+CONFIG = SelfAuditConfig(tools=("pytest",), timeout_s=120)
+
+
+@dataclass
+class Mirrors:
+    workspace: Workspace
+    home: Path
+
+
+@pytest.fixture(scope="module")
+def mirrors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirrors]:
+    """Two repositories' mirrors in one FEATURE_CREW_HOME, as one worker keeps them."""
+    root = tmp_path_factory.mktemp("remote")
+    create_bare_repo(root / "octo" / "a.git", {"app.py": "X = 1\n"})
+    create_bare_repo(root / "octo" / "b.git", {"secret.txt": B_SECRET + "\n"})
+    server = ServerThread(git_http_app(root, lambda token, repo: token == TOKEN)).start()
+    home = tmp_path_factory.mktemp("crew-home")
+    workspace = Workspace(home)
+    workspace.sync_mirror(A, f"{server.url}/octo/a.git", TOKEN)
+    workspace.sync_mirror(B, f"{server.url}/octo/b.git", TOKEN)
+    server.stop()
+    yield Mirrors(workspace, home)
+
+
+@pytest.fixture
+def worktree(
+    mirrors: Mirrors, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Worktree]:
+    monkeypatch.setenv("FEATURE_CREW_HOME", str(mirrors.home))
+    task = "task-" + "".join(c if c.isalnum() else "-" for c in request.node.name)[:50]
+    tree = mirrors.workspace.prepare_worktree(A, task, f"feature-crew/{task}", "main")
+    yield tree
+    mirrors.workspace.remove_worktree(A, task)
+
+
+def audit_with(tree: Worktree, name: str, source: str) -> str:
+    """Run `source` as the test file `name` through the audit; its output."""
+    (tree.path / name).write_text(source)
+    report = run_audit(tree.path, [name], CONFIG)
+    return report.tools[0].output
+
+
+def stolen(tree: Worktree) -> str:
+    path = tree.path / "stolen.txt"
+    return path.read_text() if path.exists() else ""
+
+
+def test_audit_code_cannot_redirect_git_through_the_mirrors_config(
+    worktree: Worktree, mirrors: Mirrors, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "worker-home"  # stands in for the worker's $HOME
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    redirect = '[url "http://127.0.0.1:9/"]\n\tinsteadOf = https://github.com/\n'
+    attack = f"""
+from pathlib import Path
+
+def test_redirect() -> None:
+    for target in (Path({str(home / ".gitconfig")!r}),):
+        try:
+            target.open("a").write({redirect!r})
+        except OSError:
+            pass
+    gitdir = Path(Path(".git").read_text().split("gitdir:", 1)[1].strip())
+    common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
+    with open(common / "config", "a") as config:
+        config.write({redirect!r})
+"""
+    git_link = (worktree.path / ".git").read_text()
+    output = audit_with(worktree, "test_redirect.py", attack)
+
+    assert "insteadOf" not in (mirrors.workspace.mirror_path(A) / "config").read_text(), output
+    assert not (home / ".gitconfig").exists()
+    assert (worktree.path / ".git").read_text() == git_link  # the worker's link is intact
+    assert worktree.changed_files() == ["test_redirect.py"]
+
+
+def test_audit_code_cannot_read_another_repositorys_mirror(
+    worktree: Worktree, mirrors: Mirrors
+) -> None:
+    other = mirrors.workspace.mirror_path(B)
+    attack = f"""
+import subprocess
+from pathlib import Path
+
+def test_steal() -> None:
+    found = []
+    for args in (["git", "--git-dir", {str(other)!r}, "show", "origin/main:secret.txt"],):
+        found.append(subprocess.run(args, capture_output=True, text=True).stdout)
+    for path in Path({str(mirrors.home)!r}).rglob("*"):
+        try:
+            found.append(path.read_text(errors="replace"))
+        except OSError:
+            pass
+    Path("stolen.txt").write_text("\\n".join(found))
+"""
+    output = audit_with(worktree, "test_steal.py", attack)
+
+    assert (worktree.path / "stolen.txt").exists(), output  # the attack ran
+    assert B_SECRET not in stolen(worktree)
+    assert TOKEN not in stolen(worktree)
+
+
+def test_the_baselines_conftest_cannot_reach_redis(
+    worktree: Worktree, redis_url: str, redis_client: redis.Redis
+) -> None:
+    where = urlparse(redis_url)
+    conftest = f"""
+import socket
+
+def pytest_configure(config):
+    try:
+        with socket.create_connection(({where.hostname!r}, {where.port}), timeout=5) as conn:
+            conn.sendall(b"SET fc:pwned-by-baseline 1\\r\\n")
+            conn.recv(64)
+    except OSError as err:
+        print("redis unreachable:", err)
+"""
+    (worktree.path / "conftest.py").write_text(conftest)
+    (worktree.path / "test_ok.py").write_text("def test_ok() -> None:\n    pass\n")
+
+    assert base_failures(worktree.path, CONFIG, None) == []
+    assert redis_client.get("fc:pwned-by-baseline") is None
+
+
+DAEMON = """
+import fcntl, os, time
+from pathlib import Path
+
+def test_leave_a_daemon() -> None:
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            lock = open("daemon.lock", "w")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            Path("daemon.ready").touch()
+            time.sleep(60)
+        os._exit(0)
+    while not Path("daemon.ready").exists():
+        time.sleep(0.01)
+"""
+
+
+def test_a_setsid_double_forked_daemon_dies_with_the_audit(worktree: Worktree) -> None:
+    output = audit_with(worktree, "test_daemon.py", DAEMON)
+
+    assert (worktree.path / "daemon.ready").exists(), output
+    with (worktree.path / "daemon.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pytest.fail("the daemon outlived run_audit and still holds its lock")
+
+
+@pytest.fixture
+def secret_holder() -> Iterator[str]:
+    """Another process of the worker's user with a secret in its environment."""
+    secret = "sk-fake-" + "e" * 32
+    env = {"PATH": os.defpath, "FC_FAKE_SECRET": secret}
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], env=env)
+    yield secret
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("supported", [None, False], ids=["probed", "namespaces-refused"])
+def test_audit_code_cannot_read_other_processes_environ(
+    worktree: Worktree, secret_holder: str, supported: bool | None
+) -> None:
+    # namespaces-refused: as under Docker's default seccomp profile, where the audit used to
+    # fall back to "limits only"; now it refuses, so nothing runs to read anything.
+    attack = """
+from pathlib import Path
+
+def test_environ() -> None:
+    found = []
+    for path in Path("/proc").glob("*/environ"):
+        try:
+            found.append(path.read_bytes().decode(errors="replace"))
+        except OSError:
+            pass
+    Path("stolen.txt").write_text("\\n".join(found))
+"""
+    (worktree.path / "test_environ.py").write_text(attack)
+    try:
+        run_audit(worktree.path, ["test_environ.py"], CONFIG, sandbox_supported=supported)
+    except PermanentError as err:
+        assert supported is False, err
+    else:
+        assert supported is None
+        assert (worktree.path / "stolen.txt").exists()
+
+    assert secret_holder not in stolen(worktree)
+    assert TOKEN not in stolen(worktree)
+
+
+def test_the_confined_tests_still_run_and_pass(worktree: Worktree) -> None:
+    source = "from app import X\n\ndef test_x() -> None:\n    assert X == 1\n"
+    (worktree.path / "test_x.py").write_text(source)
+    report = run_audit(worktree.path, ["test_x.py"], CONFIG)
+
+    assert report.tools[0].status is ToolStatus.PASSED, report.tools[0].output

@@ -22,9 +22,16 @@ from bot.settings import Settings, load_settings
 from bot.store import Superseded, TaskStore
 from handlers import HandlerContext, dispatch
 from pipeline import land, review_job, run
-from pipeline.errors import FeatureCrewError, PermanentError, TaskCancelled, TransientError
+from pipeline.errors import (
+    FeatureCrewError,
+    PermanentError,
+    SandboxUnavailable,
+    TaskCancelled,
+    TransientError,
+)
+from pipeline.messages import AUDIT_CHECK
 from pipeline.models import TERMINAL_STATES, TaskState
-from pipeline.publish import close_open_checks
+from pipeline.publish import close_open_checks, upsert_check_run
 from pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -146,7 +153,7 @@ def _guarded(task_id: str, deps: run.Deps, work: Callable[[], TaskState]) -> str
         return "superseded"
     except PermanentError as err:
         log.warning("task %s stopped: %s", task_id, err)
-        _stop_task(task_id, deps, err.public)
+        _stop_task(task_id, deps, err.public, audit_refused=isinstance(err, SandboxUnavailable))
         return TaskState.FAILED.value
     except JobTimeoutException:
         limit = deps.settings.config.worker.task_timeout_s
@@ -161,16 +168,26 @@ def _guarded(task_id: str, deps: run.Deps, work: Callable[[], TaskState]) -> str
         return TaskState.FAILED.value
 
 
-def _stop_task(task_id: str, deps: run.Deps, reason: str) -> None:
-    """Mark the task failed and say so on the issue; best effort, never raises."""
+def _stop_task(task_id: str, deps: run.Deps, reason: str, *, audit_refused: bool = False) -> None:
+    """Mark the task failed and say so on the issue; best effort, never raises.
+
+    audit_refused: the confinement could not be built, so the open pull request's audit check
+    says so (neutral: our side failed, not the change).
+    """
     try:
         record = deps.store.get(task_id)
         if record is None or record.progress.state in TERMINAL_STATES:
             return
         gh = deps.repo(record)
         deps.reporter(gh).fail(record, reason)
-        if record.progress.head_sha:
-            close_open_checks(gh, record.progress.head_sha, reason)
+        head = record.progress.head_sha
+        if head and audit_refused:
+            title = "Audit refused: no confinement on this worker"
+            upsert_check_run(
+                gh, sha=head, name=AUDIT_CHECK, title=title, summary=reason, conclusion="neutral"
+            )
+        if head:
+            close_open_checks(gh, head, reason)
     except Exception:
         log.exception("could not record the failure of task %s", task_id)
 

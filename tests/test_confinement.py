@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,16 +21,22 @@ import pytest
 import redis
 
 from bot.config import SelfAuditConfig
+from pipeline import bwrap, sandbox
 from pipeline.audit import run_audit
 from pipeline.baseline import base_failures
-from pipeline.errors import PermanentError
-from pipeline.models import ToolStatus
+from pipeline.errors import SANDBOX_REQUIRED, PermanentError
+from pipeline.generate import EDIT_TOOL_NAME
+from pipeline.messages import AUDIT_CHECK, STATUS_MARKER
+from pipeline.models import TaskState, ToolStatus
 from pipeline.sandbox import sandbox_available, unavailable_reason
 from pipeline.workspace import Workspace, Worktree
 from tests.doubles.git_http import create_bare_repo, git_http_app
+from tests.doubles.models import text_turn, tool_turn
 from tests.doubles.server import ServerThread
+from tests.test_end_to_end import _approves, _writes_greet
+from tests.world import REPO, World
 
-pytestmark = pytest.mark.skipif(
+needs_sandbox = pytest.mark.skipif(
     not sandbox_available(), reason=f"this machine cannot confine: {unavailable_reason()}"
 )
 
@@ -83,6 +90,7 @@ def stolen(tree: Worktree) -> str:
     return path.read_text() if path.exists() else ""
 
 
+@needs_sandbox
 def test_audit_code_cannot_redirect_git_through_the_mirrors_config(
     worktree: Worktree, mirrors: Mirrors, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,6 +121,7 @@ def test_redirect() -> None:
     assert worktree.changed_files() == ["test_redirect.py"]
 
 
+@needs_sandbox
 def test_audit_code_cannot_read_another_repositorys_mirror(
     worktree: Worktree, mirrors: Mirrors
 ) -> None:
@@ -139,6 +148,7 @@ def test_steal() -> None:
     assert TOKEN not in stolen(worktree)
 
 
+@needs_sandbox
 def test_the_baselines_conftest_cannot_reach_redis(
     worktree: Worktree, redis_url: str, redis_client: redis.Redis
 ) -> None:
@@ -179,6 +189,7 @@ def test_leave_a_daemon() -> None:
 """
 
 
+@needs_sandbox
 def test_a_setsid_double_forked_daemon_dies_with_the_audit(worktree: Worktree) -> None:
     output = audit_with(worktree, "test_daemon.py", DAEMON)
 
@@ -201,6 +212,7 @@ def secret_holder() -> Iterator[str]:
     proc.wait()
 
 
+@needs_sandbox
 @pytest.mark.parametrize("supported", [None, False], ids=["probed", "namespaces-refused"])
 def test_audit_code_cannot_read_other_processes_environ(
     worktree: Worktree, secret_holder: str, supported: bool | None
@@ -232,9 +244,104 @@ def test_environ() -> None:
     assert TOKEN not in stolen(worktree)
 
 
+@needs_sandbox
 def test_the_confined_tests_still_run_and_pass(worktree: Worktree) -> None:
     source = "from app import X\n\ndef test_x() -> None:\n    assert X == 1\n"
     (worktree.path / "test_x.py").write_text(source)
     report = run_audit(worktree.path, ["test_x.py"], CONFIG)
+
+    assert report.tools[0].status is ToolStatus.PASSED, report.tools[0].output
+
+
+# --- where the confinement cannot be built ------------------------------------------------------
+
+
+def _forget_probe() -> None:
+    bwrap.bwrap_path.cache_clear()
+    sandbox.unavailable_reason.cache_clear()
+
+
+def _hide_bubblewrap(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, a worker without bubblewrap on its PATH, probed afresh as a new one would."""
+    bin_dir = request.getfixturevalue("tmp_path") / "bin-without-bwrap"
+    bin_dir.mkdir()
+    git = shutil.which("git")
+    if git is not None:  # the GitHub double's git http-backend still needs it
+        (bin_dir / "git").symlink_to(git)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    _forget_probe()
+    request.addfinalizer(_forget_probe)
+
+
+@pytest.fixture
+def no_bubblewrap(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide_bubblewrap(request, monkeypatch)
+
+
+LOUDER = 'def greet() -> str:\n    return "HELLO"\n'
+
+
+def _status(world: World, number: int) -> str:
+    with world.github.state.lock:
+        (status,) = [
+            c.body for c in world.github.state.comments_on(REPO, number) if STATUS_MARKER in c.body
+        ]
+    return status
+
+
+def test_without_the_confinement_the_task_refuses_and_says_why(
+    world: World, no_bubblewrap: None
+) -> None:
+    number = world.issue("Add greet()", "Add `greet()`.", labels=["feature-crew:tier-2"])
+    world.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    world.label(number)
+    world.work()
+
+    task = world.store.recent(1)[0]
+    assert task.progress.state is TaskState.FAILED
+    assert task.progress.error == SANDBOX_REQUIRED
+    assert SANDBOX_REQUIRED in _status(world, number)
+    with world.github.state.lock:
+        assert world.github.state.open_pulls(REPO) == []
+
+
+@needs_sandbox
+def test_a_retry_without_the_confinement_leaves_a_neutral_audit_check(
+    world: World, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    number = world.issue("Add greet()", "Add `greet()`.", labels=["feature-crew:tier-2"])
+    world.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    world.anthropic.script("claude-haiku-5-5", _approves())
+    world.label(number)
+    world.work()
+    with world.github.state.lock:
+        (pull,) = world.github.state.open_pulls(REPO)
+    head = world.store.recent(1)[0].progress.head_sha
+
+    _hide_bubblewrap(request, monkeypatch)
+    louder = {"command": "create", "path": "greet.py", "file_text": LOUDER}
+    world.anthropic.script(
+        "claude-sonnet-5-5", [tool_turn(EDIT_TOOL_NAME, louder), text_turn("Louder.")]
+    )
+    world.github.comment_on_issue(REPO, pull.number, "/crew retry louder", user="alice")
+    world.work()
+
+    assert world.store.recent(1)[0].progress.state is TaskState.FAILED
+    assert SANDBOX_REQUIRED in _status(world, number)
+    with world.github.state.lock:
+        audit = [
+            c for c in world.github.state.check_runs.values()
+            if c.name == AUDIT_CHECK and c.head_sha == head
+        ]  # fmt: skip
+    assert [(c.status, c.conclusion) for c in audit] == [("completed", "neutral")]
+    assert "Audit refused" in str(audit[0].output)
+
+
+def test_with_the_sandbox_off_by_choice_the_audit_still_runs(
+    tmp_path: Path, no_bubblewrap: None
+) -> None:
+    (tmp_path / "test_ok.py").write_text("def test_ok() -> None:\n    pass\n")
+    config = SelfAuditConfig(tools=("pytest",), sandbox="off")
+    report = run_audit(tmp_path, ["test_ok.py"], config)
 
     assert report.tools[0].status is ToolStatus.PASSED, report.tools[0].output

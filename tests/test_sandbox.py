@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,15 @@ from bot.config import ConfigError, SelfAuditConfig, parse_config
 from pipeline.audit import run_audit
 from pipeline.errors import SANDBOX_REQUIRED, SandboxUnavailable
 from pipeline.models import AuditReport, ToolStatus
-from pipeline.sandbox import Confinement, Limits, sandbox_available, spawn, unavailable_reason
+from pipeline.sandbox import (
+    WORKDIR,
+    Confinement,
+    Limits,
+    SandboxSetupError,
+    sandbox_available,
+    spawn,
+    unavailable_reason,
+)
 
 needs_sandbox = pytest.mark.skipif(
     not sandbox_available(), reason=f"this machine cannot confine: {unavailable_reason()}"
@@ -248,3 +257,121 @@ def test_generated_tests_keep_loopback_and_tmp_path(tmp_path: Path) -> None:
     report = audit_pytest(tmp_path, source, sandbox="required")
 
     assert report.tools[0].status is ToolStatus.PASSED, report.tools[0].output
+
+
+# --- what exists inside ---------------------------------------------------------------------
+
+SEE = """
+import json, os, sys
+seen = {}
+for path in sys.argv[1:]:
+    try:
+        seen[path] = open(path).read()
+    except OSError as err:
+        seen[path] = type(err).__name__
+    try:
+        open(path, "a").close()
+        seen[path + " writable"] = True
+    except OSError:
+        seen[path + " writable"] = False
+print(json.dumps(seen))
+"""
+
+
+def see(confinement: Confinement, *paths: Path) -> dict[str, object]:
+    proc = spawn(
+        [sys.executable, "-c", SEE, *map(str, paths)],
+        limits=Limits(),
+        confinement=confinement,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    seen: dict[str, object] = json.loads(out)
+    return seen
+
+
+def planted(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "file.txt").write_text(text)
+    return folder / "file.txt"
+
+
+@needs_sandbox
+def test_only_the_tree_scratch_and_given_folders_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "crew-home"
+    monkeypatch.setenv("FEATURE_CREW_HOME", str(home))
+    monkeypatch.setenv("HOME", str(tmp_path / "worker-home"))
+    mirror = planted(home / "mirrors" / "1.git", "mirror")
+    other_tree = planted(home / "worktrees" / "other", "other task")
+    cache = planted(home / "cache" / "1", "cache")
+    gitconfig = planted(tmp_path / "worker-home", "[user]")
+    tree, ro = planted(tmp_path / "tree", "tree"), planted(tmp_path / "env", "env")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    confinement = Confinement(
+        tree=tree.parent, scratch=scratch, writable=(cache.parent,), readable=(ro.parent,)
+    )
+    seen = see(confinement, WORKDIR / "file.txt", ro, cache, mirror, other_tree, gitconfig)
+
+    assert seen[f"{WORKDIR}/file.txt"] == "tree" and seen[f"{WORKDIR}/file.txt writable"]
+    assert seen[str(ro)] == "env" and not seen[f"{ro} writable"]
+    assert seen[str(cache)] == "cache" and seen[f"{cache} writable"]
+    for hidden in (mirror, other_tree, gitconfig):
+        assert seen[str(hidden)] == "FileNotFoundError", seen
+
+
+@needs_sandbox
+def test_a_key_file_inside_the_shown_python_is_covered(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = Path(sys.prefix) / "fc-test-private-key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    try:
+        monkeypatch.setenv("GITHUB_PRIVATE_KEY_PATH", str(key))
+        with tempfile.TemporaryDirectory() as scratch:
+            seen = see(Confinement(tree=Path(scratch), scratch=Path(scratch)), key)
+    finally:
+        key.unlink()
+
+    assert "PRIVATE KEY" not in str(seen[str(key)])
+    assert not seen[f"{key} writable"]
+
+
+def test_confining_with_a_folder_that_holds_a_secret_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEATURE_CREW_HOME", str(tmp_path / "crew-home"))
+    (tmp_path / "crew-home").mkdir()
+    confinement = Confinement(tree=tmp_path / "crew-home", scratch=tmp_path)
+    with pytest.raises(ValueError, match="would expose"):
+        spawn(["true"], limits=Limits(), confinement=confinement)
+
+
+@needs_sandbox
+def test_the_setup_phase_reaches_the_network_and_still_sees_nothing_else(
+    tmp_path: Path, listener: int
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        confinement = Confinement(tree=tmp_path, scratch=Path(scratch), network=True)
+        proc = spawn(
+            [sys.executable, "-c", CONNECT, str(listener)],
+            limits=Limits(),
+            confinement=confinement,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        out, _ = proc.communicate(timeout=60)
+        seen = see(confinement, Path.home() / ".gitconfig")
+
+    assert out.decode().strip() == "connected"
+    assert seen[str(Path.home() / ".gitconfig")] == "FileNotFoundError"
+
+
+@needs_sandbox
+def test_a_confinement_that_cannot_be_built_says_why(tmp_path: Path) -> None:
+    confinement = Confinement(tree=tmp_path, scratch=tmp_path)
+    with pytest.raises(SandboxSetupError, match="no-such-folder"):
+        spawn(["true"], limits=Limits(), confinement=confinement, cwd="/src/no-such-folder")

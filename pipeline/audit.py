@@ -33,7 +33,7 @@ class AuditContext:
     config: SelfAuditConfig
     python: str = sys.executable
     cache_dir: Path | None = None
-    isolate: bool = False  # confined (pipeline.sandbox); False only for sandbox = "off"
+    isolate: bool = True  # confined (pipeline.sandbox): forgetting it must not mean unconfined
 
     @property
     def python_files(self) -> tuple[str, ...]:

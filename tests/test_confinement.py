@@ -246,7 +246,14 @@ def test_environ() -> None:
 
 @needs_sandbox
 def test_the_confined_tests_still_run_and_pass(worktree: Worktree) -> None:
-    source = "from app import X\n\ndef test_x() -> None:\n    assert X == 1\n"
+    # git finds no repository inside (the .git link to the mirror is covered), and says so.
+    source = (
+        "import subprocess\nfrom app import X\n\n"
+        "def test_x() -> None:\n"
+        "    assert X == 1\n"
+        "    git = subprocess.run(['git', 'status'], capture_output=True, text=True)\n"
+        "    assert git.returncode != 0 and 'not a git repository' in git.stderr\n"
+    )
     (worktree.path / "test_x.py").write_text(source)
     report = run_audit(worktree.path, ["test_x.py"], CONFIG)
 

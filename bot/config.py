@@ -20,6 +20,7 @@ class TierConfig(Section):
     model: str = "claude-sonnet-5-5"
     base_url: str | None = None
     cost_budget: float | None = Field(default=None, ge=0)  # USD per day; None: unlimited
+    max_task_cost: float = Field(default=4.0, ge=0)  # USD per task: attempts, questions, reviews
     max_steps: int = Field(default=40, ge=1, le=500)
     max_tokens: int = Field(default=8192, ge=256, le=64000)
     timeout_s: float = Field(default=300.0, gt=0)

@@ -81,12 +81,14 @@ class TaskQueue:
         """One job per attempt number: a second request for the same attempt joins the first."""
         return self.enqueue_task(task_id, attempt_key=f"attempt-{attempts_so_far + 1}")
 
-    def enqueue_review(self, task_id: str, head_sha: str) -> str:
+    def enqueue_review(self, task_id: str, head_sha: str, round_key: str = "") -> str:
+        """`round_key` tells a review resumed after a budget wait from the first one."""
+        suffix = f"-{round_key}" if round_key else ""
         return self._enqueue_unique(
             REVIEWS,
             "bot.jobs.review_task",
             (task_id, head_sha),
-            _safe_id(f"review-{task_id}-{head_sha[:12]}"),
+            _safe_id(f"review-{task_id}-{head_sha[:12]}{suffix}"),
             self.worker.review_timeout_s,
             Retry(max=2, interval=[15, 120]),
         )

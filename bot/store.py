@@ -12,6 +12,7 @@ from typing import Any, cast
 from redis import Redis
 from redis.exceptions import WatchError
 
+from pipeline.cost import Hold, OverBudget, TaskCostCapped
 from pipeline.errors import PermanentError, TaskCancelled, TransientError
 from pipeline.models import TaskProgress, TaskRecord, TaskSpec, TaskState, Transition
 from pipeline.states import can_move
@@ -52,6 +53,37 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+# Reserves a model call's estimated cost unless it would pass the task's cap or the tier's
+# daily budget, counting what was spent and what other calls hold; expired holds (a worker
+# killed mid-call) are dropped. Returns {0, held} reserved, {1, held} over budget,
+# {2, task spent} over the task's cap.
+_RESERVE = """
+local now, amount = tonumber(ARGV[3]), tonumber(ARGV[2])
+local held, task_held = 0, 0
+local entries = redis.call('HGETALL', KEYS[2])
+for i = 1, #entries, 2 do
+  local value, expires, task = string.match(entries[i + 1], '^([^|]+)|([^|]+)|(.*)$')
+  if tonumber(expires) < now then
+    redis.call('HDEL', KEYS[2], entries[i])
+  else
+    held = held + tonumber(value)
+    if task == ARGV[5] then task_held = task_held + tonumber(value) end
+  end
+end
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+local task_spent = tonumber(redis.call('GET', KEYS[3]) or '0')
+local cap, budget = tonumber(ARGV[7]), tonumber(ARGV[6])
+if cap >= 0 and task_spent + task_held + amount > cap then
+  return {2, tostring(task_spent + task_held)}
+end
+if budget >= 0 and spent + held + amount > budget then return {1, tostring(spent + held)} end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+return {0, tostring(spent + held + amount)}
+"""
+SPEND_TTL_S = 3 * 86400
 
 
 @dataclass(frozen=True)
@@ -122,6 +154,7 @@ class TaskStore:
         self._claim = redis.register_script(_CLAIM)
         self._lease = redis.register_script(_LEASE)
         self._release = redis.register_script(_RELEASE)
+        self._reserve = redis.register_script(_RESERVE)
 
     def create(self, spec: TaskSpec, note: str = "") -> Claim:
         now = time.time()
@@ -261,20 +294,65 @@ class TaskStore:
         for start in range(0, len(ids), batch):
             yield from (r for r in self.get_many(ids[start : start + batch]) if r is not None)
 
-    def add_spend(self, tier: int, usd: float, day: str | None = None) -> float:
-        """Add to a tier's spend for the UTC day; returns the day's total."""
-        if usd <= 0:
-            return self.spent(tier, day)
-        key = redis_key("spend", tier, day or utc_day())
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.incrbyfloat(key, usd)
-        pipe.expire(key, 3 * 86400)
-        total, _ = pipe.execute()
-        return float(total)
-
     def spent(self, tier: int, day: str | None = None) -> float:
         value = self.redis.get(redis_key("spend", tier, day or utc_day()))
         return float(value) if value is not None else 0.0
+
+    def held(self, tier: int) -> float:
+        """Today's spend of a tier plus what running calls have reserved."""
+        holds = self.redis.hvals(redis_key("reserved", tier, utc_day()))
+        now = time.time()
+        live = [_text(h).split("|") for h in holds]
+        return self.spent(tier) + sum(float(h[0]) for h in live if float(h[1]) >= now)
+
+    def task_spent(self, task_id: str) -> float:
+        value = self.redis.get(redis_key("task", task_id, "spent"))
+        return float(value) if value is not None else 0.0
+
+    def reserve_spend(self, hold: Hold, *, budget: float | None, task_cap: float | None) -> None:
+        """Set a call's estimate aside, atomically; raises OverBudget or TaskCostCapped."""
+        status, amount = cast(
+            "list[Any]",
+            self._reserve(
+                keys=[
+                    redis_key("spend", hold.tier, hold.day),
+                    redis_key("reserved", hold.tier, hold.day),
+                    redis_key("task", hold.task_id, "spent"),
+                ],
+                args=[
+                    hold.id,
+                    repr(hold.amount),
+                    repr(time.time()),
+                    repr(time.time() + hold.ttl_s),
+                    hold.task_id,
+                    -1 if budget is None else repr(budget),
+                    -1 if task_cap is None else repr(task_cap),
+                    SPEND_TTL_S,
+                ],
+            ),
+        )
+        if int(status) == 2:
+            raise TaskCostCapped(float(_text(amount)), float(task_cap or 0))
+        if int(status) == 1:
+            raise OverBudget(hold.tier, float(_text(amount)), float(budget or 0))
+
+    def settle_spend(self, hold: Hold, actual: float) -> None:
+        """The call is done: its hold becomes what it really cost, for the tier and the task."""
+        spend, task = (
+            redis_key("spend", hold.tier, hold.day),
+            redis_key("task", hold.task_id, "spent"),
+        )
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(redis_key("reserved", hold.tier, hold.day), hold.id)
+        pipe.incrbyfloat(spend, max(actual, 0.0))
+        pipe.expire(spend, SPEND_TTL_S)
+        pipe.incrbyfloat(task, max(actual, 0.0))
+        pipe.expire(task, TASK_TTL_S)
+        pipe.execute()
+
+    def release_spend(self, hold: Hold) -> None:
+        """A failed call: the API bills nothing for it, so its hold goes back."""
+        self.redis.hdel(redis_key("reserved", hold.tier, hold.day), hold.id)
 
     def save_blob(self, task_id: str, name: str, value: str) -> None:
         self.redis.set(redis_key("task", task_id, name), value.encode(), ex=TASK_TTL_S)

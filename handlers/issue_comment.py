@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from handlers.context import HandlerContext, Outcome, writer_client
+from handlers.replies import reply_once
 from handlers.tasks import (
     cancel_task,
     refresh_status,
@@ -16,6 +17,7 @@ from handlers.tasks import (
 from pipeline.models import TaskState
 from pipeline.prompts import human_feedback
 
+COMMANDS = ("retry", "cancel", "status")
 _COMMAND = re.compile(r"^/crew\s+(?P<name>[a-z]+)\b(?P<rest>.*)$", re.DOTALL)
 
 
@@ -33,19 +35,28 @@ def act_on_comment(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
 def _run_command(name: str, rest: str, event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     gh = writer_client(event, ctx)
     if isinstance(gh, Outcome):
-        return gh
+        return gh  # a reader's command: data, and no reply to engage with
+    outcome = _command_outcome(name, rest, event, ctx)
+    if outcome.action == "ignored":
+        number = int(event["issue"]["number"])
+        reply_once(gh, number, f"Feature Crew cannot act on `/crew {name}`: {outcome.reason}.", ctx)
+    return outcome
+
+
+def _command_outcome(name: str, rest: str, event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     login = event["sender"]["login"]
     if name == "cancel":
         return cancel_task(event, ctx, f"cancelled by @{login} with /crew cancel")
+    if name not in COMMANDS:
+        known = ", ".join(f"`/crew {c}`" for c in COMMANDS)
+        return Outcome.ignore(f"it is not a command (the commands are {known})")
     record = task_for_thread(event, ctx)
     if record is None:
-        return Outcome.ignore("no task on this thread")
+        return Outcome.ignore("there is no Feature Crew task on this thread")
     if name == "status":
         refresh_status(record, event, ctx)
         return Outcome("refreshed", f"status of {record.id} refreshed", task_id=record.id)
-    if name == "retry":
-        return request_changes(record, human_feedback(login, rest, []), event, ctx)
-    return Outcome.ignore(f"/crew {name} is not a command this version knows")
+    return request_changes(record, human_feedback(login, rest, []), event, ctx)
 
 
 def _answer_question(event: dict[str, Any], ctx: HandlerContext) -> Outcome:

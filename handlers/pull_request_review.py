@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from bot.github_repo import RepoClient
 from handlers.context import HandlerContext, Outcome, writer_client
+from handlers.replies import reply_once
 from handlers.tasks import request_changes
-from pipeline.models import TaskState
+from pipeline.errors import GitHubError
+from pipeline.messages import render_approval_noted
+from pipeline.models import TERMINAL_STATES, TaskRecord, TaskState
 from pipeline.prompts import human_feedback
+
+log = logging.getLogger(__name__)
+_PUBLISHED = frozenset({TaskState.REVIEWING, TaskState.PR_OPEN})
 
 
 def act_on_human_review(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
@@ -18,18 +26,64 @@ def act_on_human_review(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     gh = writer_client(event, ctx)
     if isinstance(gh, Outcome):
         return gh
-    task_id = ctx.store.task_for_pull(gh.repo_id, int(pull["number"]))
+    number = int(pull["number"])
+    task_id = ctx.store.task_for_pull(gh.repo_id, number)
     record = ctx.store.get(task_id) if task_id else None
     if record is None:
         return Outcome.ignore("not a Feature Crew pull request")
     if state == "approved":
-        if not ctx.settings.config.github.merge_on_approval:
-            return Outcome.ignore("merge_on_approval is off")
-        if record.progress.state not in (TaskState.REVIEWING, TaskState.PR_OPEN):
-            return Outcome.ignore(f"task {record.id} is {record.progress.state}")
-        # Merge exactly what was approved, never a head pushed after the approval.
-        ctx.queue.enqueue_merge(record.id, str(review["commit_id"]))
-        return Outcome("queued", f"merge of {record.id} at {review['commit_id'][:8]}", record.id)
-    inline = list(gh.review_comments(int(pull["number"]), int(review["id"])))
-    feedback = human_feedback(event["sender"]["login"], str(review.get("body") or ""), inline)
-    return request_changes(record, feedback, event, ctx)
+        return _merge_on_approval(record, str(review["commit_id"]), number, gh, ctx)
+    feedback, unread = _review_feedback(event, gh, number)
+    outcome = request_changes(record, feedback, event, ctx)
+    notes = [unread] if unread else []
+    if outcome.action == "ignored":
+        notes.append(f"Feature Crew cannot start a new attempt for this review: {outcome.reason}.")
+    if notes:
+        reply_once(gh, number, "\n\n".join(notes), ctx)
+    return outcome
+
+
+def _merge_on_approval(
+    record: TaskRecord, sha: str, number: int, gh: RepoClient, ctx: HandlerContext
+) -> Outcome:
+    """Merge exactly what was approved, never a head pushed after the approval."""
+    if not ctx.settings.config.github.merge_on_approval:
+        reply_once(gh, number, "Feature Crew does not merge on approval here "
+                   "(`merge_on_approval` is off): merge it yourself.", ctx)  # fmt: skip
+        return Outcome.ignore("merge_on_approval is off")
+    progress = record.progress
+    if progress.state in _PUBLISHED and progress.requested_changes is None:
+        ctx.queue.enqueue_merge(record.id, sha)
+        return Outcome("queued", f"merge of {record.id} at {sha[:8]}", record.id)
+    if progress.state in TERMINAL_STATES:
+        why = progress.error or "nothing left to do"
+        text = f"Feature Crew will not merge this: its task is {progress.state.value} ({why})."
+        reply_once(gh, number, text, ctx)
+        return Outcome.ignore(f"task {record.id} is {progress.state}")
+    # An attempt is running: its end applies the approval, or says the head it named is gone.
+    record = ctx.store.update(record.id, pending_approval=sha)
+    if record.progress.state in _PUBLISHED and record.progress.requested_changes is None:
+        # The attempt ended while we looked.
+        ctx.store.update(record.id, pending_approval=None)
+        ctx.queue.enqueue_merge(record.id, sha)
+        return Outcome("queued", f"merge of {record.id} at {sha[:8]}", record.id)
+    reply_once(gh, number, render_approval_noted(sha), ctx)
+    return Outcome("noted", f"approval of {sha[:8]} kept until the running attempt ends", record.id)
+
+
+def _review_feedback(event: dict[str, Any], gh: RepoClient, number: int) -> tuple[str, str]:
+    """The review's words with its inline comments; if those cannot be read, the words alone
+    and a note saying so (never the whole review dropped)."""
+    review, login = event["review"], event["sender"]["login"]
+    body = str(review.get("body") or "")
+    try:
+        inline = list(gh.review_comments(number, int(review["id"])))
+    except GitHubError as err:
+        log.warning("inline comments of review %s on #%s unreadable: %s", review["id"], number, err)
+        note = (
+            "Feature Crew could not read this review's inline comments (GitHub answered "
+            f"{err.status}), so the next attempt works from the review's summary alone. Repeat "
+            "anything important with `/crew retry <feedback>`."
+        )
+        return human_feedback(login, body, []), note
+    return human_feedback(login, body, inline), ""

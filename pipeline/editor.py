@@ -25,6 +25,12 @@ class _Refused(Exception):
     """Bad input from the model: reported back to it as a tool error, never raised further."""
 
 
+class _Protected(_Refused):
+    def __init__(self, raw: str, rel: str) -> None:
+        super().__init__(f"{raw} is a protected path; changes there are not allowed")
+        self.rel = rel
+
+
 def _numbered(lines: Sequence[str], first: int) -> str:
     return "\n".join(f"{n:6}\t{line}" for n, line in enumerate(lines, start=first))
 
@@ -60,6 +66,7 @@ class EditorTool:
         self._roots = {str(root.absolute()), str(self.root)}
         self._protected = tuple(protected_paths)
         self._changed: set[str] = set()
+        self._refused: set[str] = set()
         self._commands: dict[str, Callable[[Mapping[str, object], Path, str], str]] = {
             "view": self._view,
             "create": self._create,
@@ -71,6 +78,11 @@ class EditorTool:
     def files_changed(self) -> tuple[str, ...]:
         return tuple(sorted(self._changed))
 
+    @property
+    def protected_refused(self) -> tuple[str, ...]:
+        """Protected paths the model tried to change: the humans must hear it was not done."""
+        return tuple(sorted(self._refused))
+
     def run(self, tool_input: Mapping[str, object]) -> EditorResult:
         command = tool_input.get("command")
         handler = self._commands.get(command) if isinstance(command, str) else None
@@ -81,6 +93,10 @@ class EditorTool:
         try:
             target, rel = self._resolve(tool_input.get("path"))
             return EditorResult(handler(tool_input, target, rel))
+        except _Protected as refusal:
+            if command != "view":
+                self._refused.add(refusal.rel)
+            return EditorResult(f"Error: {refusal}", True)
         except _Refused as refusal:
             return EditorResult(f"Error: {refusal}", True)
         except UnicodeDecodeError:
@@ -121,7 +137,7 @@ class EditorTool:
         if ".git" in parts:
             raise _Refused(f"{raw} is inside .git, which the editor may not touch")
         if is_protected("/".join(rel.parts), self._protected):
-            raise _Refused(f"{raw} is a protected path; changes there are not allowed")
+            raise _Protected(raw, "/".join(rel.parts))
 
     def _view(self, tool_input: Mapping[str, object], target: Path, rel: str) -> str:
         if target.is_dir():

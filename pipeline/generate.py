@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from bot.config import Price, TierConfig
 from bot.settings import EnvSettings
-from pipeline.cost import price_usage
+from pipeline.cost import Meter, price_usage
 from pipeline.editor import EditorTool
 from pipeline.models import GenerationOutcome, GenerationResult, Usage
 from pipeline.providers import Reply, ToolCall, ToolOutput, ToolSpec, chat_setup, open_chat
@@ -58,14 +58,19 @@ def generate(
     editor: EditorTool,
     env: EnvSettings,
     price_for: Callable[[str], Price | None],
+    meter: Meter | None = None,
 ) -> GenerationResult:
-    """Run the tool loop until the model stops calling tools or `tier.max_steps` calls."""
+    """Run the tool loop until the model stops calling tools or `tier.max_steps` calls.
+
+    With a meter, each call is reserved against the budgets first: OverBudget or
+    TaskCostCapped ends the loop at once, the calls before it paid and recorded in the meter.
+    """
     setup = chat_setup(tier, system=system, prompt=prompt, tools=(EDIT_TOOL,), price_for=price_for)
     chat = open_chat(setup, env)
     usage: list[Usage] = []
     reply: Reply | None = None
     for _ in range(tier.max_steps):
-        reply = chat.send()
+        reply = meter.send(chat) if meter is not None else chat.send()
         usage.append(reply.usage)
         if not reply.calls:
             return _finished(reply.text, editor, len(usage), usage)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline.models import (
     AuditReport,
     AuditVerdict,
+    ReviewAction,
     ReviewVerdict,
     TaskRecord,
     TaskSpec,
@@ -70,6 +71,10 @@ def render_status(record: TaskRecord, max_attempts: int) -> str:
         rows.append(("Review", f"{p.review.action.value}: {_one_line(p.review.reason)}"))
     if p.pr_number is not None:
         rows.append(("Pull request", f"#{p.pr_number}"))
+    if p.not_changed:
+        rows.append(("Not changed", not_changed_line(p.not_changed)))
+    if p.hidden_text:
+        rows.append(("Hidden text", f"removed before the model saw it: {p.hidden_text}"))
     rows.append(("Cost", usd(p.cost_usd)))
     rows.append(("Duration", f"{record.duration_s:.0f} s"))
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
@@ -83,6 +88,9 @@ def render_status(record: TaskRecord, max_attempts: int) -> str:
     ]
     if p.error and p.state is TaskState.FAILED:
         lines += ["", f"**Why it stopped:** {_one_line(p.error)}"]
+    if _stopped_retrying(record, max_attempts):
+        lines += ["", f"**Stopped retrying:** the reviewer rejected attempt {p.attempts} of "
+                  f"{max_attempts}. The pull request waits for a human."]  # fmt: skip
     if p.state in _EXPLAINED and record.transitions:
         lines += ["", f"**{_EXPLAINED[p.state]}:** {_one_line(record.transitions[-1].note)}"]
     return "\n".join(lines) + "\n"
@@ -97,7 +105,25 @@ def render_pull_body(spec: TaskSpec, record: TaskRecord) -> str:
     ]
     if audit is not None:
         parts += ["", f"**Audit:** {audit_line(audit)}"]
+    if record.progress.not_changed:
+        parts += ["", f"**Not changed:** {not_changed_line(record.progress.not_changed)}"]
     return "\n".join(parts) + "\n"
+
+
+def not_changed_line(paths: tuple[str, ...]) -> str:
+    """The edits the bot refused to make, so nobody thinks that part of the issue was done."""
+    return ", ".join(f"`{p}`" for p in paths) + ", protected"
+
+
+def _stopped_retrying(record: TaskRecord, max_attempts: int) -> bool:
+    p = record.progress
+    return (
+        p.state is TaskState.PR_OPEN
+        and p.review is not None
+        and p.review.action is ReviewAction.REJECT
+        and p.review.conclusive
+        and p.attempts >= max_attempts
+    )
 
 
 def render_review(verdict: ReviewVerdict) -> str:
@@ -148,3 +174,38 @@ def render_stopped(attempts: int) -> str:
 
 def render_merge_refused(reason: str) -> str:
     return f"Feature Crew did not merge this pull request: {_one_line(reason)}"
+
+
+def stopped_marker(task_id: str) -> str:
+    return f"<!-- feature-crew:stopped {task_id} -->"
+
+
+def render_stopped_after_rejection(task_id: str, attempts: int, reason: str) -> str:
+    return (
+        f"{stopped_marker(task_id)}\nFeature Crew has stopped: the reviewer rejected attempt "
+        f"{attempts}, the last one allowed (`max_attempts`). Its reason: {_one_line(reason)}\n\n"
+        "The pull request stays open for a human to finish, approve or close."
+    )
+
+
+def render_approval_noted(sha: str) -> str:
+    return (
+        f"Approval of `{sha[:8]}` noted while an attempt is running. When the attempt ends, "
+        f"Feature Crew merges `{sha[:8]}` if it is still the head, and says so if it is not."
+    )
+
+
+def render_approval_not_applied(approved: str, head: str) -> str:
+    return (
+        f"The approval of `{approved[:8]}` was not applied: the attempt that was running pushed "
+        f"`{head[:8]}`, which nobody has approved yet. Review the new head to merge it."
+    )
+
+
+def reply_marker(delivery_id: str) -> str:
+    return f"<!-- feature-crew:reply {delivery_id} -->"
+
+
+def render_reply(text: str, delivery_id: str) -> str:
+    """A short answer to a human whose review or command could not be acted on as asked."""
+    return f"{reply_marker(delivery_id)}\n{text}\n"

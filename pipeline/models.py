@@ -193,6 +193,10 @@ class TaskProgress(Frozen):
     audit: AuditReport | None = None
     review: ReviewVerdict | None = None
     cost_usd: float = 0.0
+    hidden_text: str | None = None  # what was stripped from untrusted text before a model saw it
+    not_changed: tuple[str, ...] = ()  # protected paths the model tried to edit, refused
+    parked_review: str | None = None  # the head whose review waits for budget
+    pending_approval: str | None = None  # a writer's approval that came while an attempt ran
     error: str | None = None
     updated_at: float = Field(default_factory=time.time)
 

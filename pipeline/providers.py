@@ -54,6 +54,9 @@ class ToolOutput:
 
 
 class Chat(Protocol):
+    setup: ChatSetup
+
+    def request_chars(self) -> int: ...
     def send(self) -> Reply: ...
     def add_tool_outputs(self, outputs: Sequence[ToolOutput]) -> None: ...
     def add_user_text(self, text: str) -> None: ...
@@ -189,6 +192,10 @@ class AnthropicChat:
             return {"type": spec.anthropic_type, "name": spec.name}
         return {"name": spec.name, "description": spec.description, "input_schema": spec.parameters}
 
+    def request_chars(self) -> int:
+        """The size of the next request, for the budget's estimate before it is sent."""
+        return len(json.dumps([self.system, self.tools, self.messages], default=str))
+
     def send(self) -> Reply:
         with model_errors(self.setup.model):
             message = self.client.messages.create(
@@ -271,6 +278,9 @@ class OpenAIChat:
             {"role": "system", "content": setup.system},
             {"role": "user", "content": setup.prompt},
         ]
+
+    def request_chars(self) -> int:
+        return len(json.dumps([self.tools, self.messages], default=str))
 
     def send(self) -> Reply:
         with model_errors(self.setup.model):

@@ -3,27 +3,42 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import guardrails
 from bot.config import ReviewConfig
-from pipeline.messages import REVIEW_CHECK
+from pipeline import budget
+from pipeline.cost import Meter, OverBudget, TaskCostCapped
+from pipeline.messages import (
+    REVIEW_CHECK,
+    render_approval_not_applied,
+    render_stopped_after_rejection,
+    stopped_marker,
+)
 from pipeline.models import (
     CheckResult,
     DiffSummary,
     ModelVerdict,
     ReviewAction,
     ReviewVerdict,
+    TaskRecord,
     TaskState,
     Usage,
 )
-from pipeline.prompts import reviewer_prompt
-from pipeline.publish import post_review, review_conclusion, upsert_check_run
+from pipeline.prompts import reviewer_feedback, reviewer_prompt
+from pipeline.publish import (
+    close_open_checks,
+    find_own_comment,
+    post_review,
+    review_conclusion,
+    upsert_check_run,
+)
 from pipeline.repo_config import RepoConfig, narrow
 from pipeline.review import ReviewInput, decide, run_checks
 from pipeline.reviewer_model import ask_reviewer
 
 if TYPE_CHECKING:
+    from bot.github_repo import RepoClient
     from pipeline.run import Deps
 
 log = logging.getLogger(__name__)
@@ -34,6 +49,10 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
     """The fresh-context reviewer: it reads only the spec, the diff and the audit report."""
     record = deps.store.require(task_id)
     progress = record.progress
+    if progress.state is S.PR_OPEN and progress.head_sha == head_sha:
+        if progress.requested_changes is not None:  # a re-run after the verdict was recorded
+            deps.queue.enqueue_next_attempt(task_id, progress.attempts)
+        return progress.state
     if progress.state is not S.REVIEWING or progress.head_sha != head_sha:
         log.info("review of %s@%s skipped: task is %s", task_id, head_sha[:8], progress.state)
         return progress.state
@@ -46,9 +65,17 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         audit=progress.audit,
         tier=int(progress.tier or 2),
     )
-    verdict = _saved_or_new_verdict(inp, task_id, head_sha, deps)
     gh = deps.repo(record)
     report = deps.reporter(gh)
+    try:
+        verdict = _saved_or_new_verdict(inp, record, head_sha, deps)
+    except OverBudget as over:
+        _note_on_check(gh, head_sha, task_id, "Review waiting for budget", over.public)
+        return budget.park(record, over, report, deps, review_sha=head_sha)
+    except TaskCostCapped as capped:
+        state = budget.stop_at_cap(record, capped, report, deps)
+        close_open_checks(gh, head_sha, capped.public)
+        return state
     post_review(gh, progress.pr_number, verdict, report.bot_login)
     upsert_check_run(
         gh,
@@ -59,45 +86,109 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         conclusion=review_conclusion(verdict),
         external_id=task_id,
     )
+    retry = _retry_on_rejection(record, verdict, deps)
     record = report.move(
         record,
         S.PR_OPEN,
-        f"reviewer: {verdict.action.value}",
+        f"reviewer: {verdict.action.value}{retry.pop('note', '')}",
         expect=frozenset({S.REVIEWING}),  # a human's new attempt may have started meanwhile
         review=verdict,
-        cost_usd=progress.cost_usd + sum(u.cost_usd for u in verdict.usage),
+        cost_usd=deps.store.task_spent(task_id),
+        **retry,
     )
-    if record.progress.requested_changes is not None:  # feedback that came during the attempt
+    if record.progress.requested_changes is not None:  # a rejection, or a human's feedback
         deps.queue.enqueue_next_attempt(task_id, record.progress.attempts)
+    elif _stopped_retrying(record, deps):
+        _say_stopped(record, gh, report.bot_login)
+    _apply_pending_approval(record, gh, deps)
     return record.progress.state
 
 
+def _retry_on_rejection(record: TaskRecord, verdict: ReviewVerdict, deps: Deps) -> dict[str, Any]:
+    """A conclusive rejection starts the next attempt with the reviewer's words, under the cap.
+
+    An inconclusive one (our reviewer failed) waits for a human instead.
+    """
+    progress = record.progress
+    if verdict.action is not ReviewAction.REJECT or not verdict.conclusive:
+        return {}
+    limit = deps.settings.config.github.max_attempts
+    if progress.attempts >= limit:
+        return {"note": f"; attempt {progress.attempts} of {limit}, so no more retries"}
+    words = reviewer_feedback(verdict.reason, verdict.feedback, progress.attempts)
+    pending = progress.requested_changes
+    return {
+        "note": f"; retrying (attempt {progress.attempts + 1} of {limit})",
+        "requested_changes": words if pending is None else f"{pending}\n\n{words}",
+        "continue_branch": True,
+    }
+
+
+def _stopped_retrying(record: TaskRecord, deps: Deps) -> bool:
+    review = record.progress.review
+    limit = deps.settings.config.github.max_attempts
+    return (
+        review is not None
+        and review.action is ReviewAction.REJECT
+        and review.conclusive
+        and record.progress.attempts >= limit
+    )
+
+
+def _say_stopped(record: TaskRecord, gh: RepoClient, bot_login: str) -> None:
+    """Once per task, on the PR: the reviewer rejected the last attempt it may make."""
+    pr, review = record.progress.pr_number, record.progress.review
+    if pr is None or review is None:
+        return
+    body = render_stopped_after_rejection(record.id, record.progress.attempts, review.reason)
+    if find_own_comment(gh, pr, stopped_marker(record.id), bot_login) is None:
+        gh.comment_on_issue(pr, body)
+
+
+def _apply_pending_approval(record: TaskRecord, gh: RepoClient, deps: Deps) -> None:
+    """An approval that came during the attempt: merged if its head is still the head."""
+    approved, pr = record.progress.pending_approval, record.progress.pr_number
+    if approved is None or pr is None:
+        return
+    if approved == record.progress.head_sha and record.progress.requested_changes is None:
+        deps.queue.enqueue_merge(record.id, approved)
+    else:
+        body = render_approval_not_applied(approved, record.progress.head_sha or "")
+        gh.comment_on_issue(pr, body)
+    deps.store.update(record.id, pending_approval=None)
+
+
+def _note_on_check(gh: RepoClient, sha: str, task_id: str, title: str, summary: str) -> None:
+    upsert_check_run(gh, sha=sha, name=REVIEW_CHECK, title=title, summary=summary,
+                     external_id=task_id)  # fmt: skip
+
+
 def _saved_or_new_verdict(
-    inp: ReviewInput, task_id: str, head_sha: str, deps: Deps
+    inp: ReviewInput, record: TaskRecord, head_sha: str, deps: Deps
 ) -> ReviewVerdict:
     """A re-run of this job reuses the verdict it already paid for."""
-    saved = deps.store.load_blob(task_id, f"verdict-{head_sha}")
+    saved = deps.store.load_blob(record.id, f"verdict-{head_sha}")
     if saved is not None:
         return ReviewVerdict.model_validate_json(saved)
-    verdict = _review(inp, task_id, deps).model_copy(update={"head_sha": head_sha})
-    deps.store.add_spend(inp.tier, sum(u.cost_usd for u in verdict.usage))
-    deps.store.save_blob(task_id, f"verdict-{head_sha}", verdict.model_dump_json())
+    meter = budget.meter_for(record, inp.tier, deps)
+    verdict = _review(inp, record.id, meter, deps).model_copy(update={"head_sha": head_sha})
+    deps.store.save_blob(record.id, f"verdict-{head_sha}", verdict.model_dump_json())
     return verdict
 
 
-def _review(inp: ReviewInput, task_id: str, deps: Deps) -> ReviewVerdict:
+def _review(inp: ReviewInput, task_id: str, meter: Meter, deps: Deps) -> ReviewVerdict:
     config = _review_config(task_id, deps)
     checks = run_checks(inp, config)
     if not config.enabled or not all(c.passed for c in checks):
         return decide(inp, config, checks, None, None)
     prompt = reviewer_prompt(inp.spec, inp.diff, inp.audit)
-    verdict, usage = _ask(guardrails.load("reviewer"), prompt, config, deps)
+    verdict, usage = _ask(guardrails.load("reviewer"), prompt, config, meter, deps)
     if verdict is None:
         return _inconclusive(inp, config, checks, usage)
     decided = decide(inp, config, checks, verdict, config.model, usage)
     if inp.tier != 3 or decided.action is ReviewAction.REJECT:
         return decided
-    return _security_review(decided, prompt, config, deps)
+    return _security_review(decided, prompt, config, meter, deps)
 
 
 def _inconclusive(
@@ -126,7 +217,7 @@ def _review_config(task_id: str, deps: Deps) -> ReviewConfig:
 
 
 def _ask(
-    system: str, prompt: str, config: ReviewConfig, deps: Deps
+    system: str, prompt: str, config: ReviewConfig, meter: Meter, deps: Deps
 ) -> tuple[ModelVerdict | None, tuple[Usage, ...]]:
     return ask_reviewer(
         system=system,
@@ -134,18 +225,19 @@ def _ask(
         review=config,
         env=deps.settings.env,
         price_for=deps.settings.config.price,
+        meter=meter,
     )
 
 
 def _security_review(
-    decided: ReviewVerdict, prompt: str, config: ReviewConfig, deps: Deps
+    decided: ReviewVerdict, prompt: str, config: ReviewConfig, meter: Meter, deps: Deps
 ) -> ReviewVerdict:
     """Tier 3 only: the tier's own model reviews the change for security, and may veto it."""
     tier3 = deps.settings.config.tier3
     security = config.model_copy(
         update={"provider": tier3.provider, "model": tier3.model, "base_url": tier3.base_url}
     )
-    verdict, usage = _ask(guardrails.load("security"), prompt, security, deps)
+    verdict, usage = _ask(guardrails.load("security"), prompt, security, meter, deps)
     checks = (
         *decided.checks,
         CheckResult(

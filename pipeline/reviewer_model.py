@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from bot.config import Price, ReviewConfig
 from bot.settings import EnvSettings
+from pipeline.cost import Meter
 from pipeline.models import ModelVerdict, Usage
 from pipeline.providers import Reply, ToolOutput, ToolSpec, chat_setup, open_chat
 
@@ -44,8 +45,12 @@ def ask_reviewer(
     review: ReviewConfig,
     env: EnvSettings,
     price_for: Callable[[str], Price | None],
+    meter: Meter | None = None,
 ) -> tuple[ModelVerdict | None, tuple[Usage, ...]]:
-    """The reviewer's verdict, or None when it would not give a valid one after one nudge."""
+    """The reviewer's verdict, or None when it would not give a valid one after one nudge.
+
+    With a meter, each call is reserved against the budgets first (see pipeline.cost).
+    """
     setup = chat_setup(
         review, system=system, prompt=prompt, tools=(VERDICT_TOOL,), price_for=price_for
     )
@@ -53,7 +58,7 @@ def ask_reviewer(
     usage: list[Usage] = []
     # Forced tool use is refused by current models, so a plain-text reply gets one nudge.
     for attempt in range(2):
-        reply = chat.send()
+        reply = meter.send(chat) if meter is not None else chat.send()
         usage.append(reply.usage)
         verdict, problems = _verdict_from(reply)
         if verdict is not None or attempt == 1:

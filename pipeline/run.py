@@ -3,33 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from time import monotonic as time_now
 from typing import TYPE_CHECKING, Any
 
+from pipeline import budget
 from pipeline.audit import audit_feedback, run_audit
 from pipeline.baseline import base_failures, forgive_known_failures
+from pipeline.cost import OverBudget, TaskCostCapped
 from pipeline.editor import EditorTool
 from pipeline.errors import PermanentError
 from pipeline.generate import generate
-from pipeline.messages import (
-    NEEDS_INFO_LABEL,
-    render_question,
-    usd,
-)
+from pipeline.messages import NEEDS_INFO_LABEL, render_question
 from pipeline.models import (
     AuditVerdict,
     GenerationOutcome,
     TaskRecord,
     TaskState,
 )
-from pipeline.prompts import generation_prompt, generation_system, repository_map
+from pipeline.prompts import Prompt, generation_prompt, generation_system, repository_map
 from pipeline.publish import find_own_comment, open_pull_for_head
 from pipeline.repo_config import PATH as REPO_CONFIG_PATH
 from pipeline.repo_config import narrow, parse_repo_config
 from pipeline.router import route_task
 from pipeline.status import Reporter
+from pipeline.untrusted import describe_removed
 from pipeline.workspace import Worktree
 
 if TYPE_CHECKING:
@@ -81,6 +79,8 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
         return progress.state
     if progress.state is S.ASKING:  # a re-run after the move: make sure the question is out
         return _post_question(record, deps.reporter(deps.repo(record))).progress.state
+    if progress.state is S.BUDGET_WAIT and progress.parked_review:
+        return budget.resume_parked_review(record, deps.reporter(deps.repo(record)), deps)
     if progress.state in (S.REVIEWING, S.PR_OPEN) and progress.requested_changes is None:
         if progress.head_sha:  # a re-run after the PR opened: make sure it gets reviewed
             deps.queue.enqueue_review(task_id, progress.head_sha)
@@ -92,14 +92,20 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
             record, progress.pushed_sha, gh, report, deps.store, deps.queue
         )  # no model spend again
     route = _route(record, deps)
-    if _over_budget(record, route["tier"], report, deps):
-        return S.BUDGET_WAIT
+    if not budget.check_before_work(record, route["tier"], report, deps):
+        return deps.store.require(task_id).progress.state
     record = report.move(record, S.GENERATING, _start_note(record), **route)
     worktree = _prepare_worktree(record, gh, deps)
     try:
         config = _repository_config(record, deps)
         editor = EditorTool(worktree.path, config.review.protected_paths)
-        record = _generate_and_audit(record, worktree, editor, report, deps, config)
+        started_with = record.progress.feedback
+        try:
+            record = _generate_and_audit(record, worktree, editor, report, deps, config)
+        except OverBudget as over:  # mid-loop: this run's unpushed work is dropped
+            return budget.park(record, over, report, deps, feedback=started_with)
+        except TaskCostCapped as capped:
+            return budget.stop_at_cap(record, capped, report, deps)
         if record.progress.state is not S.AUDITING:
             return record.progress.state
         record = _push(record, worktree, editor.files_changed, gh, deps, config)
@@ -135,23 +141,6 @@ def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
         "model": tier.model,
         **changes,
     }
-
-
-def _over_budget(record: TaskRecord, tier: int, report: Reporter, deps: Deps) -> bool:
-    """Over the tier's daily budget, the task waits for the next UTC day and says so."""
-    budget = deps.settings.config.tier(tier).cost_budget
-    spent = deps.store.spent(tier)
-    if budget is None or spent < budget:
-        return False
-    now = datetime.now(UTC)
-    resume = datetime.combine(now.date() + timedelta(days=1), time(0, 1), tzinfo=UTC)
-    note = (
-        f"tier {tier} has spent {usd(spent)} of its {usd(budget)} daily budget; "
-        f"resuming after {resume:%Y-%m-%d %H:%M} UTC"
-    )
-    report.move(record, S.BUDGET_WAIT, note, tier=tier)
-    deps.queue.enqueue_task(record.id, attempt_key=f"budget-{now:%Y%m%d}", at=resume)
-    return True
 
 
 def _prepare_worktree(record: TaskRecord, gh: RepoClient, deps: Deps) -> Worktree:
@@ -205,22 +194,26 @@ def _generate_and_audit(
     while (attempt := record.progress.attempts + 1) <= config.github.max_attempts:
         deps.store.ensure_live(record.id)  # stop spending once cancelled
         deps.check_deadline()
-        result = generate(
-            system=generation_system(tier),
-            prompt=generation_prompt(
-                record.spec,
-                repository_map(worktree.path),
-                feedback,
-                record.progress.clarifications,
-            ),
-            tier=config.tier(tier),
-            editor=editor,
-            env=deps.settings.env,
-            price_for=config.price,
+        prompt = generation_prompt(
+            record.spec, repository_map(worktree.path), feedback, record.progress.clarifications
         )
-        cost = record.progress.cost_usd + result.cost_usd
-        deps.store.add_spend(tier, result.cost_usd)
+        try:
+            result = generate(
+                system=generation_system(tier),
+                prompt=prompt.text,
+                tier=config.tier(tier),
+                editor=editor,
+                env=deps.settings.env,
+                price_for=config.price,
+                meter=budget.meter_for(record, tier, deps),
+            )
+        finally:
+            record = report.update(record, **_spend_and_notes(record, prompt, editor, deps))
+        cost = record.progress.cost_usd
         if result.outcome is GenerationOutcome.ASKED:
+            if len(record.progress.clarifications) >= config.github.max_attempts:
+                limit = config.github.max_attempts
+                return report.fail(record, f"the model asked again after {limit} questions")
             return _ask(record, result.final_text, report, cost)
         if not result.files_changed:
             feedback = "You made no changes. Implement the issue with the edit tool."
@@ -243,6 +236,18 @@ def _generate_and_audit(
             )
     limit = config.github.max_attempts
     return report.fail(record, f"no passing change after {limit} attempts")
+
+
+def _spend_and_notes(
+    record: TaskRecord, prompt: Prompt, editor: EditorTool, deps: Deps
+) -> dict[str, Any]:
+    """What the humans must see after a generation: its cost, hidden text, refused edits."""
+    changes: dict[str, Any] = {"cost_usd": deps.store.task_spent(record.id)}
+    if prompt.removed:
+        changes["hidden_text"] = describe_removed(prompt.removed)
+    refused = set(record.progress.not_changed) | set(editor.protected_refused)
+    changes["not_changed"] = tuple(sorted(refused - set(editor.files_changed)))
+    return changes
 
 
 def _ask(record: TaskRecord, text: str, report: Reporter, cost: float) -> TaskRecord:

@@ -6,7 +6,8 @@ S = TaskState
 
 ALLOWED: dict[TaskState, frozenset[TaskState]] = {
     S.QUEUED: frozenset({S.GENERATING, S.BUDGET_WAIT, S.CANCELLED, S.FAILED}),
-    S.BUDGET_WAIT: frozenset({S.QUEUED, S.GENERATING, S.CANCELLED, S.FAILED}),
+    # A review parked for budget goes back to reviewing the same head.
+    S.BUDGET_WAIT: frozenset({S.QUEUED, S.GENERATING, S.REVIEWING, S.CANCELLED, S.FAILED}),
     # A re-run (crash, human feedback) checks the budget again before it spends.
     S.GENERATING: frozenset({S.AUDITING, S.ASKING, S.BUDGET_WAIT, S.CANCELLED, S.FAILED}),
     S.ASKING: frozenset({S.QUEUED, S.GENERATING, S.CANCELLED, S.FAILED}),

@@ -1,0 +1,109 @@
+"""Money limits of a task: park it when its tier's budget is spent, stop it at its own cap."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pipeline.cost import Meter, OverBudget, TaskCostCapped
+from pipeline.messages import usd
+from pipeline.models import TaskRecord, TaskState
+
+if TYPE_CHECKING:
+    from pipeline.run import Deps
+    from pipeline.status import Reporter
+
+S = TaskState
+# A parked task looks again this often, so a budget the operator raised is used within minutes.
+BUDGET_RECHECK_S = 600
+
+
+def meter_for(record: TaskRecord, tier: int, deps: Deps) -> Meter:
+    """Every model call of the task (generation, reviewer, security review) goes through it."""
+    config = deps.settings.config.tier(tier)
+    return Meter(
+        ledger=deps.store,
+        task_id=record.id,
+        tier=tier,
+        budget=config.cost_budget,
+        task_cap=config.max_task_cost,
+    )
+
+
+def check_before_work(
+    record: TaskRecord, tier: int, report: Reporter, deps: Deps, review_sha: str | None = None
+) -> bool:
+    """False when the task cannot spend now: it was parked or stopped, and says so."""
+    config = deps.settings.config.tier(tier)
+    spent = deps.store.task_spent(record.id)
+    if spent >= config.max_task_cost:
+        stop_at_cap(record, TaskCostCapped(spent, config.max_task_cost), report, deps)
+        return False
+    held = deps.store.held(tier)
+    if config.cost_budget is not None and held >= config.cost_budget:
+        over = OverBudget(tier, held, config.cost_budget)
+        park(record, over, report, deps, review_sha=review_sha)
+        return False
+    return True
+
+
+def park(
+    record: TaskRecord,
+    over: OverBudget,
+    report: Reporter,
+    deps: Deps,
+    *,
+    review_sha: str | None = None,
+    **changes: Any,
+) -> TaskState:
+    """BUDGET_WAIT until the next UTC day, looking again every few minutes for a raised budget."""
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(0, 1), tzinfo=UTC)
+    # Slots, not "now + 10 min": a re-run of this job schedules the same check, not a second.
+    slot = math.ceil(now.timestamp() / BUDGET_RECHECK_S) * BUDGET_RECHECK_S
+    recheck = min(midnight, datetime.fromtimestamp(slot, UTC))
+    what = "the review" if review_sha else "the next model call"
+    note = (
+        f"tier {over.tier} has spent or reserved {usd(over.held)} of its "
+        f"{usd(over.budget)} daily budget, and {what} could pass it; resuming after "
+        f"{midnight:%Y-%m-%d %H:%M} UTC, or within {BUDGET_RECHECK_S // 60} minutes of the "
+        "budget being raised"
+    )
+    report.move(
+        deps.store.require(record.id),
+        S.BUDGET_WAIT,
+        note,
+        tier=over.tier,
+        parked_review=review_sha,
+        cost_usd=deps.store.task_spent(record.id),
+        **changes,
+    )
+    deps.queue.enqueue_task(record.id, attempt_key=f"budget-{slot}", at=recheck)
+    return S.BUDGET_WAIT
+
+
+def stop_at_cap(
+    record: TaskRecord, capped: TaskCostCapped, report: Reporter, deps: Deps
+) -> TaskState:
+    reason = f"{capped.public} (max_task_cost)"
+    record = report.move(
+        deps.store.require(record.id),
+        S.FAILED,
+        reason,
+        error=reason,
+        cost_usd=deps.store.task_spent(record.id),
+    )
+    return record.progress.state
+
+
+def resume_parked_review(record: TaskRecord, report: Reporter, deps: Deps) -> TaskState:
+    """A review that waited for budget: queue it again once the budget has room."""
+    head = str(record.progress.parked_review)
+    tier = int(record.progress.tier or 2)
+    if not check_before_work(record, tier, report, deps, review_sha=head):
+        return deps.store.require(record.id).progress.state
+    report.move(record, S.REVIEWING, "budget available; reviewing", parked_review=None)
+    round_key = f"after-budget-{len(record.transitions)}"
+    deps.queue.enqueue_review(record.id, head, round_key=round_key)
+    return S.REVIEWING

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -60,9 +59,7 @@ def park(
     """BUDGET_WAIT until the next UTC day, looking again every few minutes for a raised budget."""
     now = datetime.now(UTC)
     midnight = datetime.combine(now.date() + timedelta(days=1), time(0, 1), tzinfo=UTC)
-    # Slots, not "now + 10 min": a re-run of this job schedules the same check, not a second.
-    slot = math.ceil(now.timestamp() / BUDGET_RECHECK_S) * BUDGET_RECHECK_S
-    recheck = min(midnight, datetime.fromtimestamp(slot, UTC))
+    recheck = min(midnight, now + timedelta(seconds=BUDGET_RECHECK_S))
     what = "the review" if review_sha else "the next model call"
     note = (
         f"tier {over.tier} has spent or reserved {usd(over.held)} of its "
@@ -70,7 +67,7 @@ def park(
         f"{midnight:%Y-%m-%d %H:%M} UTC, or within {BUDGET_RECHECK_S // 60} minutes of the "
         "budget being raised"
     )
-    report.move(
+    record = report.move(
         deps.store.require(record.id),
         S.BUDGET_WAIT,
         note,
@@ -79,7 +76,8 @@ def park(
         cost_usd=deps.store.task_spent(record.id),
         **changes,
     )
-    deps.queue.enqueue_task(record.id, attempt_key=f"budget-{slot}", at=recheck)
+    # One check per park: the job id names the transition that parked the task.
+    deps.queue.enqueue_task(record.id, attempt_key=f"budget-{len(record.transitions)}", at=recheck)
     return S.BUDGET_WAIT
 
 

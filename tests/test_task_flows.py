@@ -285,6 +285,8 @@ def test_no_verdict_from_the_reviewer_model_is_never_an_approval(world: World) -
     assert review.body.startswith("**Verdict: reject**")
     assert "needs a human review" in review.body
     assert runs["Feature Crew / review"] == "neutral"
+    task = world.store.recent(1)[0]  # our reviewer failing starts no attempt of its own
+    assert (task.progress.state, task.progress.attempts) == (TaskState.PR_OPEN, 1)
 
 
 def test_a_review_that_cannot_be_posted_leaves_a_neutral_check(world: World) -> None:

@@ -40,6 +40,7 @@ from pipeline.reviewer_model import ask_reviewer
 if TYPE_CHECKING:
     from bot.github_repo import RepoClient
     from pipeline.run import Deps
+    from pipeline.status import Reporter
 
 log = logging.getLogger(__name__)
 S = TaskState
@@ -56,17 +57,11 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
     if progress.state is not S.REVIEWING or progress.head_sha != head_sha:
         log.info("review of %s@%s skipped: task is %s", task_id, head_sha[:8], progress.state)
         return progress.state
-    raw = deps.store.load_blob(task_id, f"diff-{head_sha}")
-    if raw is None or progress.audit is None or progress.pr_number is None:
-        return deps.reporter(deps.repo(record)).fail(record, "review inputs missing").progress.state
-    inp = ReviewInput(
-        spec=record.spec.spec,
-        diff=DiffSummary.model_validate_json(raw),
-        audit=progress.audit,
-        tier=int(progress.tier or 2),
-    )
+    inp = _review_input(record, head_sha, deps)
     gh = deps.repo(record)
     report = deps.reporter(gh)
+    if inp is None or progress.pr_number is None:
+        return report.fail(record, "review inputs missing").progress.state
     try:
         verdict = _saved_or_new_verdict(inp, record, head_sha, deps)
     except OverBudget as over:
@@ -86,6 +81,26 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         conclusion=review_conclusion(verdict),
         external_id=task_id,
     )
+    return _record_verdict(record, verdict, report, deps)
+
+
+def _review_input(record: TaskRecord, head_sha: str, deps: Deps) -> ReviewInput | None:
+    raw = deps.store.load_blob(record.id, f"diff-{head_sha}")
+    if raw is None or record.progress.audit is None:
+        return None
+    return ReviewInput(
+        spec=record.spec.spec,
+        diff=DiffSummary.model_validate_json(raw),
+        audit=record.progress.audit,
+        tier=int(record.progress.tier or 2),
+    )
+
+
+def _record_verdict(
+    record: TaskRecord, verdict: ReviewVerdict, report: Reporter, deps: Deps
+) -> TaskState:
+    """PR_OPEN with the verdict; then the next attempt, the word that retries stopped, or the
+    approval that waited for this attempt to end."""
     retry = _retry_on_rejection(record, verdict, deps)
     record = report.move(
         record,
@@ -93,14 +108,14 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         f"reviewer: {verdict.action.value}{retry.pop('note', '')}",
         expect=frozenset({S.REVIEWING}),  # a human's new attempt may have started meanwhile
         review=verdict,
-        cost_usd=deps.store.task_spent(task_id),
+        cost_usd=deps.store.task_spent(record.id),
         **retry,
     )
     if record.progress.requested_changes is not None:  # a rejection, or a human's feedback
-        deps.queue.enqueue_next_attempt(task_id, record.progress.attempts)
+        deps.queue.enqueue_next_attempt(record.id, record.progress.attempts)
     elif _stopped_retrying(record, deps):
-        _say_stopped(record, gh, report.bot_login)
-    _apply_pending_approval(record, gh, deps)
+        _say_stopped(record, report.gh, report.bot_login)
+    _apply_pending_approval(record, report.gh, deps)
     return record.progress.state
 
 

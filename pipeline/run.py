@@ -99,13 +99,7 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     try:
         config = _repository_config(record, deps)
         editor = EditorTool(worktree.path, config.review.protected_paths)
-        started_with = record.progress.feedback
-        try:
-            record = _generate_and_audit(record, worktree, editor, report, deps, config)
-        except OverBudget as over:  # mid-loop: this run's unpushed work is dropped
-            return budget.park(record, over, report, deps, feedback=started_with)
-        except TaskCostCapped as capped:
-            return budget.stop_at_cap(record, capped, report, deps)
+        record = _attempts_within_budget(record, worktree, editor, report, deps, config)
         if record.progress.state is not S.AUDITING:
             return record.progress.state
         record = _push(record, worktree, editor.files_changed, gh, deps, config)
@@ -176,6 +170,26 @@ def _known_failures(
         known = base_failures(worktree.path, config.self_audit, cache_dir)
         deps.store.cache_set(known, BASELINE_TTL_S, *key)
     return list(known)
+
+
+def _attempts_within_budget(
+    record: TaskRecord,
+    worktree: Worktree,
+    editor: EditorTool,
+    report: Reporter,
+    deps: Deps,
+    config: OperatorConfig,
+) -> TaskRecord:
+    """The attempts, until a model call would pass a budget: then parked, or stopped at the
+    task's cap, at once (this run's unpushed work is dropped)."""
+    started_with = record.progress.feedback
+    try:
+        return _generate_and_audit(record, worktree, editor, report, deps, config)
+    except OverBudget as over:
+        budget.park(record, over, report, deps, feedback=started_with)
+    except TaskCostCapped as capped:
+        budget.stop_at_cap(record, capped, report, deps)
+    return deps.store.require(record.id)
 
 
 def _generate_and_audit(

@@ -248,6 +248,17 @@ def test_protected_paths_are_refused(editor: EditorTool, root: Path, path: str) 
     assert (root / ".github" / "workflows" / "ci.yml").read_text() == "on: push\n"
 
 
+def test_refused_protected_edits_are_remembered_and_views_are_not(
+    editor: EditorTool,
+) -> None:
+    editor.run({"command": "view", "path": ".github/workflows/ci.yml"})
+    editor.run({"command": "str_replace", "path": ".github/workflows/ci.yml", "old_str": "push",
+                "new_str": "pull_request"})  # fmt: skip
+    editor.run({"command": "create", "path": "README.md", "file_text": "# x\n"})
+    assert editor.protected_refused == (".github/workflows/ci.yml",)
+    assert editor.files_changed == ("README.md",)
+
+
 def test_custom_protected_paths(root: Path) -> None:
     editor = EditorTool(root, protected_paths=("pkg/",))
     assert editor.run({"command": "create", "path": "pkg/x.py", "file_text": ""}).is_error

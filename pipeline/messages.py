@@ -196,11 +196,6 @@ def render_approval_noted(sha: str) -> str:
 
 
 def render_approval_not_applied(approved: str, head: str) -> str:
-    if approved == head:  # still the head, but feedback asked for another attempt
-        return (
-            f"The approval of `{approved[:8]}` was not applied: changes were asked for it, so "
-            "a new attempt has started. Review its head to merge it."
-        )
     return (
         f"The approval of `{approved[:8]}` was not applied: the attempt that was running pushed "
         f"`{head[:8]}`, which nobody has approved yet. Review the new head to merge it."

@@ -51,8 +51,8 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
     record = deps.store.require(task_id)
     progress = record.progress
     if progress.state is S.PR_OPEN and progress.head_sha == head_sha:
-        if progress.requested_changes is not None:  # a re-run after the verdict was recorded
-            deps.queue.enqueue_next_attempt(task_id, progress.attempts)
+        if progress.review is not None and progress.review.head_sha == head_sha:
+            _follow_verdict(record, deps.reporter(deps.repo(record)), deps)  # a re-run
         return progress.state
     if progress.state is not S.REVIEWING or progress.head_sha != head_sha:
         log.info("review of %s@%s skipped: task is %s", task_id, head_sha[:8], progress.state)
@@ -99,8 +99,7 @@ def _review_input(record: TaskRecord, head_sha: str, deps: Deps) -> ReviewInput 
 def _record_verdict(
     record: TaskRecord, verdict: ReviewVerdict, report: Reporter, deps: Deps
 ) -> TaskState:
-    """PR_OPEN with the verdict; then the next attempt, the word that retries stopped, or the
-    approval that waited for this attempt to end."""
+    """PR_OPEN with the verdict, and what it leads to."""
     retry = _retry_on_rejection(record, verdict, deps)
     record = report.move(
         record,
@@ -111,12 +110,17 @@ def _record_verdict(
         cost_usd=deps.store.task_spent(record.id),
         **retry,
     )
+    _follow_verdict(record, report, deps)
+    return record.progress.state
+
+
+def _follow_verdict(record: TaskRecord, report: Reporter, deps: Deps) -> None:
+    """What a recorded verdict leads to; each step safe to repeat on a re-run of the job."""
     if record.progress.requested_changes is not None:  # a rejection, or a human's feedback
         deps.queue.enqueue_next_attempt(record.id, record.progress.attempts)
     elif _stopped_retrying(record, deps):
         _say_stopped(record, report.gh, report.bot_login)
     _apply_pending_approval(record, report.gh, deps)
-    return record.progress.state
 
 
 def _retry_on_rejection(record: TaskRecord, verdict: ReviewVerdict, deps: Deps) -> dict[str, Any]:
@@ -163,9 +167,9 @@ def _say_stopped(record: TaskRecord, gh: RepoClient, bot_login: str) -> None:
 def _apply_pending_approval(record: TaskRecord, gh: RepoClient, deps: Deps) -> None:
     """An approval that came during the attempt: merged if its head is still the head."""
     approved, pr = record.progress.pending_approval, record.progress.pr_number
-    if approved is None or pr is None:
-        return
-    if approved == record.progress.head_sha and record.progress.requested_changes is None:
+    if approved is None or pr is None or record.progress.requested_changes is not None:
+        return  # another attempt is about to start: the approval waits for its end
+    if approved == record.progress.head_sha:
         deps.queue.enqueue_merge(record.id, approved)
     else:
         body = render_approval_not_applied(approved, record.progress.head_sha or "")

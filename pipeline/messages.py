@@ -5,7 +5,6 @@ from __future__ import annotations
 from pipeline.models import (
     AuditReport,
     AuditVerdict,
-    ReviewAction,
     ReviewVerdict,
     TaskRecord,
     TaskSpec,
@@ -120,8 +119,7 @@ def _stopped_retrying(record: TaskRecord, max_attempts: int) -> bool:
     return (
         p.state is TaskState.PR_OPEN
         and p.review is not None
-        and p.review.action is ReviewAction.REJECT
-        and p.review.conclusive
+        and p.review.starts_next_attempt
         and p.attempts >= max_attempts
     )
 

@@ -162,6 +162,13 @@ class ReviewVerdict(Frozen):
     conclusive: bool = True  # False: our reviewer failed, so the check run is neutral
     usage: tuple[Usage, ...] = ()
 
+    @property
+    def starts_next_attempt(self) -> bool:
+        """A reviewer model's own rejection; not a failed check, not our reviewer failing."""
+        return (
+            self.action is ReviewAction.REJECT and self.conclusive and self.decided_by != "checks"
+        )
+
 
 class Clarification(Frozen):
     """A question the model asked on the issue and the answer a human gave."""

@@ -124,12 +124,12 @@ def _follow_verdict(record: TaskRecord, report: Reporter, deps: Deps) -> None:
 
 
 def _retry_on_rejection(record: TaskRecord, verdict: ReviewVerdict, deps: Deps) -> dict[str, Any]:
-    """A conclusive rejection starts the next attempt with the reviewer's words, under the cap.
+    """The reviewer model's rejection starts the next attempt with its words, under the cap.
 
-    An inconclusive one (our reviewer failed) waits for a human instead.
+    A failed check, or our reviewer failing (inconclusive), waits for a human instead.
     """
     progress = record.progress
-    if verdict.action is not ReviewAction.REJECT or not verdict.conclusive:
+    if not verdict.starts_next_attempt:
         return {}
     limit = deps.settings.config.github.max_attempts
     if progress.attempts >= limit:
@@ -146,12 +146,7 @@ def _retry_on_rejection(record: TaskRecord, verdict: ReviewVerdict, deps: Deps) 
 def _stopped_retrying(record: TaskRecord, deps: Deps) -> bool:
     review = record.progress.review
     limit = deps.settings.config.github.max_attempts
-    return (
-        review is not None
-        and review.action is ReviewAction.REJECT
-        and review.conclusive
-        and record.progress.attempts >= limit
-    )
+    return review is not None and review.starts_next_attempt and record.progress.attempts >= limit
 
 
 def _say_stopped(record: TaskRecord, gh: RepoClient, bot_login: str) -> None:
@@ -201,12 +196,19 @@ def _review(inp: ReviewInput, task_id: str, meter: Meter, deps: Deps) -> ReviewV
     if not config.enabled or not all(c.passed for c in checks):
         return decide(inp, config, checks, None, None)
     prompt = reviewer_prompt(inp.spec, inp.diff, inp.audit)
-    verdict, usage = _ask(guardrails.load("reviewer"), prompt, config, meter, deps)
-    if verdict is None:
-        return _inconclusive(inp, config, checks, usage)
-    decided = decide(inp, config, checks, verdict, config.model, usage)
+    # A security review parked for budget finds the reviewer's verdict it already paid for.
+    first = f"reviewer-verdict-{inp.diff.head_sha}"
+    saved = deps.store.load_blob(task_id, first)
+    if saved is not None:
+        decided = ReviewVerdict.model_validate_json(saved)
+    else:
+        verdict, usage = _ask(guardrails.load("reviewer"), prompt, config, meter, deps)
+        if verdict is None:
+            return _inconclusive(inp, config, checks, usage)
+        decided = decide(inp, config, checks, verdict, config.model, usage)
     if inp.tier != 3 or decided.action is ReviewAction.REJECT:
         return decided
+    deps.store.save_blob(task_id, first, decided.model_dump_json())
     return _security_review(decided, prompt, config, meter, deps)
 
 

@@ -59,7 +59,7 @@ def build_env(
     sandbox_supported: bool | None,
 ) -> str:
     """Create the venv at path and run steps in tree; the workdir the project was installed from."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True)  # empty: a half-built one was removed; bound read-write inside
     # Per repository: a shared pip cache would let one repository's setup.py poison another's.
     pip_cache = cache_dir / "pip"
     pip_cache.mkdir(parents=True, exist_ok=True)

@@ -120,10 +120,11 @@ def _load(path: Path, key: str) -> TargetEnv | None:
         marker = json.loads((path / MARKER).read_text())
     except (OSError, ValueError):
         return None
-    python = path / "bin" / "python"
+    real = path.resolve()  # the confinement shows real paths only
+    python = real / "bin" / "python"
     if marker.get("key") != key or not python.exists():
         return None
-    return TargetEnv(path, python, str(marker["built_from"]), key)
+    return TargetEnv(real, python, str(marker["built_from"]), key)
 
 
 def _prune(folder: Path, keep: Path) -> None:

@@ -340,3 +340,20 @@ def test_feedback_keeps_tool_output_inside_its_fence(tmp_path: Path, cache_dir: 
 
     feedback = audit_feedback(report)
     assert "````text" in feedback
+
+
+FAKE_SUCCESS = "import sys\nprint('All checks passed!')\nsys.exit(0)\n"
+
+
+def test_files_in_the_worktree_cannot_replace_the_tools(tmp_path: Path, cache_dir: Path) -> None:
+    # A model that cannot make the audit pass writes tools of its own that say it did.
+    fakes = {f"{tool}.py": FAKE_SUCCESS for tool in ("ruff", "mypy", "pytest", "py_compile")}
+    failing_test = "def test_sum() -> None:\n    assert 1 + 1 == 3\n"
+    broken = 'count: int = "three"\nprint(undefined_name)\n'
+    changed = project(tmp_path, {**fakes, "app.py": broken, "test_sum.py": failing_test})
+    report = audit(tmp_path, changed, cache_dir, "ruff", "mypy", "pytest")
+
+    assert statuses(report) == dict.fromkeys(["ruff", "mypy", "pytest"], ToolStatus.FAILED)
+    found = {t.name: {f.rule for f in t.findings} for t in report.tools}
+    assert found == {"ruff": {"F821"}, "mypy": {"assignment", "name-defined"},
+                     "pytest": {"failed"}}  # fmt: skip

@@ -90,7 +90,10 @@ def prepare_audit(
         )
     except SetupFailed as err:
         log.warning("setup failed for repository %s: %s", repo_id, err.reason)
-        reason = f"the repository's environment could not be built: {err.reason}"
+        reason = (
+            "could not audit: the repository's environment could not be built from the base"
+            f" commit's declarations ({err.reason}); this is not the change's fault"
+        )
         return Unjudgeable(reason, err.output)
     log.info("target env for %s: reused=%s in %.2f s", repo_id, env.reused, env.duration_s)
     baseline = Baseline(

@@ -12,6 +12,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,7 @@ class Baseline:
         self.cache_dir, self.scratch, self.tests = cache_dir, scratch, list(tests)
         self.sandbox_supported = sandbox_supported
         self._tree: Path | None = None
+        self._lock = threading.Lock()  # ruff and mypy ask from their own threads
 
     def __call__(self, tool: str, files: tuple[str, ...]) -> Sequence[Finding] | None:
         if tool == "pytest":
@@ -168,11 +170,12 @@ class Baseline:
 
     def tree(self) -> Path:
         """The base commit's files, exported the first time they are needed."""
-        if self._tree is None:
-            self.scratch.mkdir(parents=True, exist_ok=True)
-            folder = Path(tempfile.mkdtemp(prefix="base-", dir=self.scratch))
-            self._tree = basetree.export(self.repo_path, self.base_sha, folder / "tree")
-        return self._tree
+        with self._lock:
+            if self._tree is None:
+                self.scratch.mkdir(parents=True, exist_ok=True)
+                folder = Path(tempfile.mkdtemp(prefix="base-", dir=self.scratch))
+                self._tree = basetree.export(self.repo_path, self.base_sha, folder / "tree")
+            return self._tree
 
     def close(self) -> None:
         if self._tree is not None:

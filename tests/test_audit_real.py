@@ -59,7 +59,6 @@ def inflect(tmp_path_factory: pytest.TempPathFactory) -> Built:
         config=SelfAuditConfig(),
         cache_dir=home / "cache" / str(REPO_ID),
     )
-    print(f"\ninflect environment: cold build {build.duration_s:.1f} s")
     return Built(home, source, build)
 
 
@@ -94,7 +93,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 
 def test_the_environment_is_built_once_and_reused_by_the_next_task(
-    inflect: Built, clone: Path
+    inflect: Built, clone: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first = inflect.build
     started = time.monotonic()
@@ -107,7 +106,8 @@ def test_the_environment_is_built_once_and_reused_by_the_next_task(
         cache_dir=inflect.home / "cache" / str(REPO_ID),
     )
     reuse_s = time.monotonic() - started
-    print(f"\ninflect environment: cold {first.duration_s:.2f} s, reused in {reuse_s:.3f} s")
+    with capsys.disabled():  # in the test output, passing or not
+        print(f"\n[inflect environment: cold {first.duration_s:.2f} s, reused in {reuse_s:.3f} s]")
 
     assert first.env is not None and second.env is not None
     assert (first.reused, second.reused) == (False, True)

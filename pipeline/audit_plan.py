@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.config import SelfAuditConfig
 from pipeline.audit import run_audit
 from pipeline.baseline import TTL_S, Baseline, Cache, CouldNotAudit, judge_base_tests, tests_key
-from pipeline.basetree import is_env_file
+from pipeline.basetree import is_env_file, sweep
 from pipeline.findings import Finding
 from pipeline.models import AuditReport
 from pipeline.target_env import EnvBuild, SetupFailed, TargetEnv, ensure_target_env
@@ -78,6 +78,7 @@ def prepare_audit(
 ) -> AuditPlan | Unjudgeable:
     """Build (or reuse) the environment and measure the base's tests, before any model spend."""
     cache_dir = home / "cache" / str(repo_id)
+    sweep(home / "scratch")
     try:
         env = ensure_target_env(
             home=home,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from pygit2.enums import CheckoutStrategy, ObjectType
 # What the target's environment is built from (root level): its declarations and our config.
 ENV_FILE = re.compile(r"^(pyproject\.toml|setup\.py|setup\.cfg|requirements[\w.-]*\.txt)$")
 REPO_CONFIG = ".github/feature-crew.toml"
+STALE_S = 24 * 3600  # no task lasts this long: an export this old was left by a killed worker
 
 
 def _tree(repo: pygit2.Repository, sha: str) -> pygit2.Tree:
@@ -55,3 +57,13 @@ def exported(repo_path: Path, sha: str, scratch: Path) -> Iterator[Path]:
         yield export(repo_path, sha, folder / "tree")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep(scratch: Path, older_than_s: float = STALE_S) -> None:
+    """Remove exports a killed worker left behind under scratch."""
+    if not scratch.is_dir():
+        return
+    cutoff = time.time() - older_than_s
+    for folder in scratch.glob("base-*"):
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)

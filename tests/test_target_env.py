@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import pygit2
 import pytest
 
 from bot.config import OperatorConfig, SelfAuditConfig
+from pipeline.basetree import STALE_S, sweep
 from pipeline.repo_config import narrow, parse_repo_config
 from pipeline.target_env import (
     MARKER,
@@ -106,3 +109,12 @@ def test_one_build_serves_concurrent_tasks_and_a_half_built_env_is_rebuilt(
     build()
     assert builds[-1].reused is False
     assert (env.root / MARKER).exists() and not (env.root / "half-built").exists()
+
+
+def test_exports_a_killed_worker_left_behind_are_swept(tmp_path: Path) -> None:
+    old, fresh = tmp_path / "base-old", tmp_path / "base-fresh"
+    for folder in (old, fresh):
+        (folder / "tree").mkdir(parents=True)
+    os.utime(old, (time.time() - 2 * STALE_S, time.time() - 2 * STALE_S))
+    sweep(tmp_path)
+    assert not old.exists() and fresh.exists()

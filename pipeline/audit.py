@@ -80,7 +80,7 @@ class AuditContext:
     config: SelfAuditConfig
     python: str = sys.executable
     cache_dir: Path | None = None
-    isolate: bool = False  # confined (pipeline.sandbox); False only for sandbox = "off"
+    isolate: bool = True  # confined (pipeline.sandbox): forgetting it must not mean unconfined
     target: TargetEnv | None = None  # the repository's own environment, read-only
     base: BaseFindings | None = None  # the base commit's findings, for "new only"
     network: bool = False  # the setup phase only (package indexes); never the audit

@@ -14,6 +14,8 @@ from pipeline.audit import AuditContext, _execute, audit_context
 from pipeline.judge import Run
 from pipeline.target_env import SetupFailed, pytest_requirement
 
+PIP_CONFIGS = (Path("/etc/pip.conf"), Path("/etc/xdg/pip"))
+
 
 def _index_settings() -> tuple[tuple[str, str], ...]:
     # The operator's package index settings; nothing else of the worker's environment.
@@ -77,6 +79,7 @@ def build_env(
         sandbox_supported=sandbox_supported,
         network=True,
         writable=(path, pip_cache),
+        readable=tuple(p for p in PIP_CONFIGS if p.exists()),
         extra_env=env_vars,
         timeout_s=config.setup_timeout_s,
     )

@@ -55,7 +55,9 @@ def test_annotations_go_in_batches_of_50_and_a_repeat_sends_none_twice(world: Wo
     assert len(run.annotations) == 120
     test = run.annotations[-1]
     assert (test["path"], test["start_line"], test["annotation_level"]) == (
-        "tests/test_mod.py", 7, "failure"
+        "tests/test_mod.py",
+        7,
+        "failure",
     )
     assert "tests.test_mod::test_add" in test["message"]
     assert test["raw_details"] == "E   assert 2 == 3"

@@ -27,7 +27,10 @@ from tests.world import REPO, World
 
 REPO_ID = 1
 BROKEN_ORDINAL = {"old_str": '    twelve="twelfth",', "new_str": '    twelve="twelveth",'}
-FIXED_ORDINAL = {"old_str": '    twelve="twelveth",', "new_str": '    twelve="twelfth",  # irregular'}
+FIXED_ORDINAL = {
+    "old_str": '    twelve="twelveth",',
+    "new_str": '    twelve="twelfth",  # irregular',
+}
 LINT_CONFIGS = ("ruff.toml", "mypy.ini", "pytest.ini")
 
 

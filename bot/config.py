@@ -61,8 +61,18 @@ class SelfAuditConfig(Section):
     tools: tuple[AuditToolName, ...] = ("compile", "ruff", "mypy", "pytest")
     pytest_args: tuple[str, ...] = ("-q", "--tb=short")
     ruff_args: tuple[str, ...] = ("check",)
-    mypy_args: tuple[str, ...] = ("--ignore-missing-imports",)
+    # Where the repository has no ruff config: the seed's fatal set (syntax errors, undefined
+    # names), pinned here, not whatever the installed ruff considers its default.
+    ruff_default_select: tuple[str, ...] = ("E9", "F63", "F7", "F82")
+    # Imports resolve in the repository's own environment, so none are ignored.
+    mypy_args: tuple[str, ...] = ()
     timeout_s: float = Field(default=600.0, gt=0)  # per tool
+    setup_timeout_s: float = Field(default=900.0, gt=0)  # building the target's environment
+    # How the target's environment is built, when its declarations are not enough: a shell
+    # command run in a fresh virtualenv (activated), and the project's extras to install.
+    # Usually set by the repository in .github/feature-crew.toml.
+    setup: str | None = None
+    extras: tuple[str, ...] | None = None
     # required: the tools run confined (pipeline/sandbox.py) or the audit refuses; off, only
     # by the operator's explicit choice: resource limits and a process group, nothing more.
     sandbox: Literal["required", "off"] = "required"

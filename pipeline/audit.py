@@ -2,28 +2,75 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from bot.config import SelfAuditConfig
 from pipeline import sandbox
+from pipeline.audit_feedback import audit_feedback
+from pipeline.audit_tools import AUDIT_TOOLS, validate_tool_names
 from pipeline.errors import PermanentError, SandboxUnavailable
-from pipeline.models import AuditReport, AuditVerdict, ToolResult, ToolStatus
+from pipeline.judge import BaseFindings, Run, capped
+from pipeline.models import AuditReport, AuditVerdict, ToolResult
+
+if TYPE_CHECKING:
+    from pipeline.target_env import TargetEnv
+
+__all__ = [
+    "AUDIT_TOOLS",
+    "AuditContext",
+    "audit_context",
+    "audit_feedback",
+    "run_audit",
+    "validate_tool_names",
+]
 
 log = logging.getLogger(__name__)
 
 OUTPUT_TAIL = 4000
-FEEDBACK_TAIL = 2500
-PYTEST_NO_TESTS = 5
+MAX_COLLECTED = 8 * 1024 * 1024  # bytes of a result file (ruff JSON, JUnit XML) we read back
+
+Argv = Sequence[str] | Callable[[Path], Sequence[str]]  # a callable gets the scratch folder
+
+
+class ProcessGroups:
+    """The tools an audit has running, so an interrupt can end them all at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.add(proc)
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.discard(proc)
+
+    def kill_all(self) -> None:
+        """SIGKILL, without waiting: each tool's own thread waits for it (sandbox.stop)."""
+        with self._lock:
+            for proc in self._running:
+                if proc.returncode is not None:
+                    continue  # reaped: its pid may be someone else's now
+                init = getattr(proc, "init", None)  # a confinement's PID 1 takes all with it
+                with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+                    if init is not None:
+                        signal.pidfd_send_signal(init, signal.SIGKILL)
+                    os.killpg(proc.pid, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -34,6 +81,14 @@ class AuditContext:
     python: str = sys.executable
     cache_dir: Path | None = None
     isolate: bool = True  # confined (pipeline.sandbox): forgetting it must not mean unconfined
+    target: TargetEnv | None = None  # the repository's own environment, read-only
+    base: BaseFindings | None = None  # the base commit's findings, for "new only"
+    network: bool = False  # the setup phase only (package indexes); never the audit
+    writable: tuple[Path, ...] = ()  # host folders the run may write besides the tree and scratch
+    readable: tuple[Path, ...] = ()  # host paths it may read, at their own paths
+    extra_env: tuple[tuple[str, str], ...] = ()
+    timeout_s: float | None = None  # default: config.timeout_s
+    groups: ProcessGroups = field(default_factory=ProcessGroups, compare=False)
 
     @property
     def python_files(self) -> tuple[str, ...]:
@@ -47,21 +102,36 @@ class AuditContext:
                 kept.append(f"./{name}" if name.startswith("-") else name)
         return tuple(kept)
 
+    @property
+    def workdir(self) -> str:
+        """Where the tree is as the tools see it: their cwd, and what their paths start with."""
+        return str(sandbox.WORKDIR) if self.isolate else str(self.root)
 
-AuditTool = Callable[[AuditContext], ToolResult]
+    @property
+    def limit_s(self) -> float:
+        return self.config.timeout_s if self.timeout_s is None else self.timeout_s
 
 
-@dataclass(frozen=True)
-class _Run:
-    exit_code: int | None  # None: killed at the timeout
-    output: str
-    duration_s: float
+def audit_context(
+    root: Path,
+    changed_files: Sequence[str],
+    config: SelfAuditConfig,
+    *,
+    sandbox_supported: bool | None = None,
+    **fields: object,
+) -> AuditContext:
+    """A context confined as config.sandbox says: how the audit, baseline and setup get one."""
+    isolate = use_sandbox(config.sandbox, sandbox_supported)
+    return AuditContext(root, tuple(changed_files), config, isolate=isolate, **fields)  # type: ignore[arg-type]
 
 
-def _scrubbed_env(home: Path) -> dict[str, str]:
+def _scrubbed_env(home: Path, ctx: AuditContext) -> dict[str, str]:
     # Generated code runs here: it must not see the worker's tokens, keys or URLs.
+    path = os.environ.get("PATH", os.defpath)
+    if ctx.target is not None:  # the project's own scripts first, as in an activated venv
+        path = f"{ctx.target.root / 'bin'}{os.pathsep}{path}"
     env = {
-        "PATH": os.environ.get("PATH", os.defpath),
+        "PATH": path,
         "HOME": str(home),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
@@ -74,6 +144,7 @@ def _scrubbed_env(home: Path) -> dict[str, str]:
     for key in ("LANG", "LC_ALL"):
         if key in os.environ:
             env[key] = os.environ[key]
+    env.update(ctx.extra_env)
     return env
 
 
@@ -108,14 +179,23 @@ def use_sandbox(mode: str, supported: bool | None = None) -> bool:
 def _confinement(ctx: AuditContext, home: Path) -> sandbox.Confinement | None:
     if not ctx.isolate:
         return None
-    writable: tuple[Path, ...] = ()
+    writable = [*ctx.writable]
     if ctx.cache_dir is not None:
         ctx.cache_dir.mkdir(parents=True, exist_ok=True)  # the baseline may run first
-        writable = (ctx.cache_dir,)
+        writable.append(ctx.cache_dir)
     # The interpreter's own folder, in case it lies outside the installations always shown.
     python = Path(ctx.python)
-    readable = (python.parent,) if python.is_absolute() and python.exists() else ()
-    return sandbox.Confinement(tree=ctx.root, scratch=home, writable=writable, readable=readable)
+    readable = [python.parent] if python.is_absolute() and python.exists() else []
+    readable += ctx.readable
+    if ctx.target is not None and ctx.target.root not in writable:
+        readable.append(ctx.target.root)  # the repository's environment: read-only in the audit
+    return sandbox.Confinement(
+        tree=ctx.root,
+        scratch=home,
+        writable=tuple(dict.fromkeys(writable)),
+        readable=tuple(readable),
+        network=ctx.network,
+    )
 
 
 def _spawn(
@@ -124,26 +204,41 @@ def _spawn(
     confinement = _confinement(ctx, home)
     return sandbox.spawn(
         list(argv),
-        limits=sandbox.Limits.for_timeout(ctx.config.timeout_s),
+        limits=sandbox.Limits.for_timeout(ctx.limit_s),
         confinement=confinement,
         cwd=ctx.root if confinement is None else sandbox.WORKDIR,
-        env=_scrubbed_env(home),
+        env=_scrubbed_env(home, ctx),
         stdin=subprocess.DEVNULL,
         stdout=out,
         stderr=subprocess.STDOUT,
     )
 
 
-def _execute(ctx: AuditContext, name: str, argv: Sequence[str]) -> _Run:
-    """Run tool `name` (argv) confined, in its own process group, scrubbed and timed out."""
+def _collect(home: Path, names: Iterable[str]) -> dict[str, bytes]:
+    found = {}
+    for name in names:
+        path = home / name
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as f:
+                found[name] = f.read(MAX_COLLECTED)
+    return found
+
+
+def _execute(ctx: AuditContext, name: str, argv: Argv, *, collect: Iterable[str] = ()) -> Run:
+    """Run tool `name` (argv) in the root, in its own process group, scrubbed and timed out.
+
+    collect: files the tool writes into its scratch folder (or "output", all it printed),
+    read back before the folder goes.
+    """
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fc-audit-") as scratch:
         home = Path(scratch)
         (home / "tmp").mkdir()
+        command = list(argv(home) if callable(argv) else argv)
         # A file, not a pipe: a grandchild that escapes the group cannot keep us reading forever.
         with (home / "output").open("w+b") as out:
             try:
-                proc = _spawn(ctx, argv, home, out)
+                proc = _spawn(ctx, command, home, out)
             except sandbox.SandboxSetupError as err:
                 # The probe passed, yet this launch failed (namespaces exhausted, say): refuse,
                 # never run unconfined.
@@ -151,11 +246,12 @@ def _execute(ctx: AuditContext, name: str, argv: Sequence[str]) -> _Run:
             except OSError as err:
                 # The detail names the interpreter's path: logs only, never GitHub.
                 raise PermanentError(
-                    f"cannot start audit tool {name} ({argv[0]}): {err}",
+                    f"cannot start audit tool {name} ({command[0]}): {err}",
                     public=f"the self-audit could not start {name}",
                 ) from err
+            ctx.groups.add(proc)
             try:
-                code: int | None = proc.wait(timeout=ctx.config.timeout_s)
+                code: int | None = proc.wait(timeout=ctx.limit_s)
             except subprocess.TimeoutExpired:
                 code = None
             finally:
@@ -163,103 +259,27 @@ def _execute(ctx: AuditContext, name: str, argv: Sequence[str]) -> _Run:
                 # already), the timeout, or an exception raised into it, such as RQ's
                 # JobTimeoutException or KeyboardInterrupt, which then propagates.
                 sandbox.stop(proc)
+                ctx.groups.discard(proc)
+            out.flush()
             out.seek(max(0, out.seek(0, os.SEEK_END) - OUTPUT_TAIL * 4))
             output = _tail(out.read())
-    return _Run(code, output, round(time.monotonic() - started, 3))
+        files = _collect(home, collect)
+    return Run(code, output, round(time.monotonic() - started, 3), files)
 
 
-def _missing_module(module: str, run: _Run) -> bool:
-    # `python -m x` without x prints "<python>: No module named x" (no quotes) and exits 1.
-    pattern = rf"No module named {re.escape(module)}\s*$"
-    return run.exit_code == 1 and re.search(pattern, run.output, re.MULTILINE) is not None
-
-
-def _result(
-    name: str, module: str, run: _Run, *, skip_codes: Iterable[int] = (), timeout_s: float
-) -> ToolResult:
-    if run.exit_code is None:
-        status = ToolStatus.TIMED_OUT
-        output = f"{run.output}\n[killed after {timeout_s:g} s]".lstrip()
-    else:
-        output = run.output
-        if _missing_module(module, run):
-            status = ToolStatus.UNAVAILABLE
-        elif run.exit_code in skip_codes:
-            status = ToolStatus.SKIPPED
-        else:
-            status = ToolStatus.PASSED if run.exit_code == 0 else ToolStatus.FAILED
-    return ToolResult(
-        name=name, status=status, exit_code=run.exit_code, duration_s=run.duration_s, output=output
-    )
-
-
-def _skipped(name: str, why: str) -> ToolResult:
-    return ToolResult(name=name, status=ToolStatus.SKIPPED, output=why)
-
-
-def _run_module(
-    ctx: AuditContext, name: str, module: str, args: Sequence[str], skip_codes: Iterable[int] = ()
-) -> ToolResult:
-    run = _execute(ctx, name, [ctx.python, "-m", module, *args])
-    return _result(name, module, run, skip_codes=skip_codes, timeout_s=ctx.config.timeout_s)
-
-
-def check_compile(ctx: AuditContext) -> ToolResult:
-    files = ctx.python_files
-    if not files:
-        return _skipped("compile", "no changed Python files")
-    return _run_module(ctx, "compile", "py_compile", files)
-
-
-def check_ruff(ctx: AuditContext) -> ToolResult:
-    files = ctx.python_files
-    if not files:
-        return _skipped("ruff", "no changed Python files")
-    args = list(ctx.config.ruff_args)
-    if not args or args[0].startswith("-"):
-        args.insert(0, "check")
-    cache = ["--cache-dir", str(ctx.cache_dir / "ruff")] if ctx.cache_dir else ["--no-cache"]
-    return _run_module(ctx, "ruff", "ruff", [*args, *cache, *files])
-
-
-def check_mypy(ctx: AuditContext) -> ToolResult:
-    files = ctx.python_files
-    if not files:
-        return _skipped("mypy", "no changed Python files")
-    # Without a shared cache, /dev/null keeps mypy from writing .mypy_cache into the worktree.
-    cache = str(ctx.cache_dir / "mypy") if ctx.cache_dir else os.devnull
-    return _run_module(ctx, "mypy", "mypy", [*ctx.config.mypy_args, "--cache-dir", cache, *files])
-
-
-def check_pytest(ctx: AuditContext) -> ToolResult:
-    args = [*ctx.config.pytest_args, "-p", "no:cacheprovider"]
-    return _run_module(ctx, "pytest", "pytest", args, skip_codes=(PYTEST_NO_TESTS,))
-
-
-def check_bandit(ctx: AuditContext) -> ToolResult:
-    files = ctx.python_files
-    if not files:
-        return _skipped("bandit", "no changed Python files")
-    return _run_module(ctx, "bandit", "bandit", ["-q", *files])
-
-
-AUDIT_TOOLS: dict[str, AuditTool] = {
-    "compile": check_compile,
-    "ruff": check_ruff,
-    "mypy": check_mypy,
-    "pytest": check_pytest,
-    "bandit": check_bandit,
-}
-
-
-def validate_tool_names(names: Iterable[str]) -> tuple[str, ...]:
-    """The names, unchanged, or a ValueError naming the first one no tool answers to."""
-    names = tuple(names)
-    for name in names:
-        if name not in AUDIT_TOOLS:
-            known = ", ".join(AUDIT_TOOLS)
-            raise ValueError(f"unknown audit tool {name!r} (known: {known})")
-    return names
+def run_tools(ctx: AuditContext, names: Sequence[str]) -> tuple[ToolResult, ...]:
+    """The tools side by side, results in config order; an interrupt ends every one of them."""
+    if len(names) <= 1:
+        return tuple(AUDIT_TOOLS[name](ctx) for name in names)
+    pool = ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="audit")
+    try:
+        futures = [pool.submit(AUDIT_TOOLS[name], ctx) for name in names]
+        return tuple(f.result() for f in futures)
+    except BaseException:
+        ctx.groups.kill_all()  # RQ's timeout, a crash in one tool: the others stop too
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_audit(
@@ -270,45 +290,38 @@ def run_audit(
     python: str = sys.executable,
     cache_dir: Path | None = None,
     sandbox_supported: bool | None = None,
+    target: TargetEnv | None = None,
+    base: BaseFindings | None = None,
+    notes: Sequence[str] = (),
 ) -> AuditReport:
-    """Run config.tools in order on the worktree at root; blocking failures mean needs_retry.
+    """Run config.tools on the worktree at root; new blocking findings mean needs_retry.
 
     sandbox_supported: None probes the machine (once per process); False acts as if it could
     not create namespaces, as in a container whose seccomp profile refuses unshare.
+    target: the repository's environment (mypy resolves imports in it, pytest runs in it).
+    base: the base commit's findings; without it every finding counts.
     """
     names = validate_tool_names(config.tools)
-    isolate = use_sandbox(config.sandbox, sandbox_supported)
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    ctx = AuditContext(root, tuple(changed_files), config, python, cache_dir, isolate)
+    ctx = audit_context(
+        root,
+        changed_files,
+        config,
+        sandbox_supported=sandbox_supported,
+        python=python,
+        cache_dir=cache_dir,
+        target=target,
+        base=base,
+        writable=(cache_dir,) if cache_dir is not None else (),
+    )
     started = time.monotonic()
-    results = tuple(AUDIT_TOOLS[name](ctx) for name in names)
+    results = tuple(capped(r) for r in run_tools(ctx, names))
     blocked = any(r.blocking for r in results)
     return AuditReport(
         verdict=AuditVerdict.NEEDS_RETRY if blocked else AuditVerdict.READY_FOR_REVIEW,
         tools=results,
         files_checked=tuple(f.removeprefix("./") for f in ctx.python_files),
         duration_s=round(time.monotonic() - started, 3),
+        notes=tuple(notes),
     )
-
-
-def _fenced(text: str) -> str:
-    # A fence longer than any backtick run in the output, so tool output cannot close it.
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
-
-
-def audit_feedback(report: AuditReport) -> str:
-    """The failures as compact Markdown for the model's next attempt; empty when none."""
-    failures = report.failures
-    if not failures:
-        return ""
-    parts = ["The self-audit of your change failed. Fix these problems and keep the rest:"]
-    for tool in failures:
-        how = "timed out" if tool.status is ToolStatus.TIMED_OUT else f"exit {tool.exit_code}"
-        output = tool.output.strip() or "(no output)"
-        if len(output) > FEEDBACK_TAIL:
-            output = "…" + output[-FEEDBACK_TAIL:]
-        parts.append(f"### {tool.name}: {tool.status.value} ({how})\n{_fenced(output)}")
-    return "\n\n".join(parts)

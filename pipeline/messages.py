@@ -141,12 +141,57 @@ def render_review(verdict: ReviewVerdict) -> str:
 def render_audit_summary(report: AuditReport) -> tuple[str, str]:
     """The audit check run's title and its Markdown summary (bounded by GitHub's 65 535)."""
     title = f"Audit {audit_line(report)}"[:120]
-    sections = []
+    rows = [
+        f"| {_TOOL_ICONS[t.status]} {t.name} | {t.status.value} | {t.duration_s:.1f} s "
+        f"| {t.new_count} | {t.known_count} |"
+        for t in report.tools
+    ]
+    sections = [
+        "| Tool | Status | Duration | New findings | Already on the base |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
+    sections = ["\n".join(sections)]
+    sections += [f"> **Note:** {_one_line(note, 600)}" for note in report.notes]
     for tool in report.tools:
-        sections.append(f"### {_TOOL_ICONS[tool.status]} {tool.name}: {tool.status.value}")
-        if tool.output.strip() and tool.blocking:
-            sections.append(f"```\n{tool.output.strip()[-3000:]}\n```")
+        if tool.blocking and not tool.findings and tool.output.strip():
+            sections.append(f"### {tool.name}\n```\n{tool.output.strip()[-3000:]}\n```")
+        elif tool.findings:
+            listed = "\n".join(
+                f"- `{f.path}:{f.line}` {f.rule}: {_one_line(f.test or f.message, 200)}"
+                for f in tool.findings[:50]
+            )
+            sections.append(f"### {tool.name}: new findings\n{listed}")
     return title, "\n\n".join(sections)[:60000]
+
+
+def audit_annotations(report: AuditReport) -> list[dict[str, object]]:
+    """One annotation per new finding or failing test, at its file and line."""
+    return [
+        {
+            "path": f.path,
+            "start_line": f.line,
+            "end_line": f.line,
+            "annotation_level": "failure",
+            "title": f"{f.tool} {f.rule}"[:255],
+            "message": (f"{f.test}: {f.message}" if f.test else f.message)[:4000] or f.rule,
+            **({"raw_details": f.detail[:4000]} if f.detail else {}),
+        }
+        for tool in report.tools
+        for f in tool.findings
+    ]
+
+
+def render_unjudged_audit(reason: str, detail: str) -> tuple[str, str]:
+    """The neutral check run of an audit that could not judge: why, and the tool's last words."""
+    summary = (
+        f"Feature Crew could not audit this task: {_one_line(reason, 600)}.\n\n"
+        "This is not a verdict on any change. The repository can name a `setup` command or "
+        "its `extras` under `[self_audit]` in `.github/feature-crew.toml`."
+    )
+    if detail.strip():
+        summary += f"\n\n```\n{detail.strip()[-3000:]}\n```"
+    return "Could not audit", summary
 
 
 def render_question(question: str, task_id: str, number: int) -> str:

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.findings import Finding
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -103,6 +105,9 @@ class ToolResult(Frozen):
     exit_code: int | None = None
     duration_s: float = 0.0
     output: str = ""  # the tail of stdout+stderr, bounded
+    findings: tuple[Finding, ...] = ()  # new ones only (not on the base commit), bounded
+    new_count: int = 0  # findings the change introduced, all of them
+    known_count: int = 0  # findings already on the base commit, not held against the change
 
     @property
     def blocking(self) -> bool:
@@ -114,6 +119,7 @@ class AuditReport(Frozen):
     tools: tuple[ToolResult, ...]
     files_checked: tuple[str, ...] = ()
     duration_s: float = 0.0
+    notes: tuple[str, ...] = ()  # for the reviewer: what the audit could not judge, and why
 
     @property
     def failures(self) -> tuple[ToolResult, ...]:

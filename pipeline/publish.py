@@ -10,12 +10,21 @@ from pipeline.messages import (
     AUDIT_CHECK,
     REVIEW_CHECK,
     STATUS_MARKER,
+    audit_annotations,
     render_audit_summary,
     render_pull_body,
     render_review,
+    render_unjudged_audit,
     review_marker,
 )
-from pipeline.models import ReviewAction, ReviewVerdict, TaskRecord, TaskState
+from pipeline.models import (
+    AuditReport,
+    AuditVerdict,
+    ReviewAction,
+    ReviewVerdict,
+    TaskRecord,
+    TaskState,
+)
 
 if TYPE_CHECKING:
     from bot.github_repo import RepoClient
@@ -24,6 +33,8 @@ if TYPE_CHECKING:
     from pipeline.status import Reporter
 
 log = logging.getLogger(__name__)
+
+ANNOTATIONS_PER_REQUEST = 50  # GitHub's cap; more go in further PATCHes, where they accumulate
 
 
 def find_own_comment(gh: RepoClient, issue: int, marker: str, bot_login: str) -> int | None:
@@ -98,6 +109,50 @@ def upsert_check_run(
     return int(run["id"])
 
 
+def publish_audit_check(gh: RepoClient, sha: str, audit: AuditReport, external_id: str) -> int:
+    """The audit's check run with its summary table and annotations, in batches of 50.
+
+    Safe to repeat: annotations accumulate on GitHub, so a re-run sends only those the run
+    does not have yet.
+    """
+    title, summary = render_audit_summary(audit)
+    passed = audit.verdict is AuditVerdict.READY_FOR_REVIEW
+    existing = gh.check_runs(sha, AUDIT_CHECK)
+    sent = int((existing[0].get("output") or {}).get("annotations_count") or 0) if existing else 0
+    annotations = audit_annotations(audit)[sent:]
+    conclusion = "success" if passed else "failure"
+    fields: dict[str, Any] = {"status": "completed", "conclusion": conclusion}
+    output = {"title": title, "summary": summary}
+    first = {**output, "annotations": annotations[:ANNOTATIONS_PER_REQUEST]}
+    if existing:
+        run_id = int(gh.update_check_run(int(existing[0]["id"]), **fields, output=first)["id"])
+    else:
+        run = gh.create_check_run(
+            name=AUDIT_CHECK, head_sha=sha, external_id=external_id, **fields, output=first
+        )
+        run_id = int(run["id"])
+    for start in range(ANNOTATIONS_PER_REQUEST, len(annotations), ANNOTATIONS_PER_REQUEST):
+        batch = annotations[start : start + ANNOTATIONS_PER_REQUEST]
+        gh.update_check_run(run_id, output={**output, "annotations": batch})
+    return run_id
+
+
+def report_unjudged_audit(
+    gh: RepoClient, sha: str, reason: str, detail: str, external_id: str
+) -> None:
+    """A `neutral` audit check on the base commit: our side or the base failed, not a change."""
+    title, summary = render_unjudged_audit(reason, detail)
+    upsert_check_run(
+        gh,
+        sha=sha,
+        name=AUDIT_CHECK,
+        title=title,
+        summary=summary,
+        conclusion="neutral",
+        external_id=external_id,
+    )
+
+
 def close_open_checks(gh: RepoClient, sha: str, reason: str) -> None:
     """Our checks still in progress end `neutral`: our side failed, not the change."""
     for name in (AUDIT_CHECK, REVIEW_CHECK):
@@ -144,18 +199,8 @@ def open_pull_for_head(
     store.ensure_live(spec.id)
     pull = ensure_pull_request(gh, record)
     store.link_pull(spec.repo_id, int(pull["number"]), spec.id)
-    audit = record.progress.audit
-    if audit is not None:
-        title, summary = render_audit_summary(audit)
-        upsert_check_run(
-            gh,
-            sha=head_sha,
-            name=AUDIT_CHECK,
-            title=title,
-            summary=summary,
-            conclusion="success",
-            external_id=spec.id,
-        )
+    if record.progress.audit is not None:
+        publish_audit_check(gh, head_sha, record.progress.audit, spec.id)
     upsert_check_run(
         gh,
         sha=head_sha,

@@ -23,6 +23,10 @@ class RepoAudit(_Section):
     ruff_args: tuple[str, ...] | None = None
     mypy_args: tuple[str, ...] | None = None
     timeout_s: float | None = Field(default=None, gt=0)
+    # The repository's own environment: a setup command and the extras to install. Read from
+    # the default branch only, so code a model wrote never decides what runs with network.
+    setup: str | None = Field(default=None, min_length=1)
+    extras: tuple[str, ...] | None = None
 
 
 class RepoReview(_Section):
@@ -67,6 +71,8 @@ def narrow(config: OperatorConfig, repo: RepoConfig) -> OperatorConfig:
             "ruff_args": ra.ruff_args if ra.ruff_args is not None else audit.ruff_args,
             "mypy_args": ra.mypy_args if ra.mypy_args is not None else audit.mypy_args,
             "timeout_s": _smaller(audit.timeout_s, ra.timeout_s),
+            "setup": ra.setup if ra.setup is not None else audit.setup,
+            "extras": ra.extras if ra.extras is not None else audit.extras,
         }
     )
     extra = tuple(p for p in rr.protected_paths if p not in review.protected_paths)

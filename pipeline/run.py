@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from time import monotonic as time_now
 from typing import TYPE_CHECKING, Any
 
 from pipeline import budget
-from pipeline.audit import audit_feedback, run_audit
-from pipeline.baseline import base_failures, forgive_known_failures
+from pipeline.audit import audit_feedback
+from pipeline.audit_plan import AuditPlan, Unjudgeable, prepare_audit
 from pipeline.cost import OverBudget, TaskCostCapped
 from pipeline.editor import EditorTool
 from pipeline.errors import PermanentError
@@ -22,7 +21,7 @@ from pipeline.models import (
     TaskState,
 )
 from pipeline.prompts import Prompt, generation_prompt, generation_system, repository_map
-from pipeline.publish import find_own_comment, open_pull_for_head
+from pipeline.publish import find_own_comment, open_pull_for_head, report_unjudged_audit
 from pipeline.repo_config import PATH as REPO_CONFIG_PATH
 from pipeline.repo_config import narrow, parse_repo_config
 from pipeline.router import route_task
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
     from pipeline.workspace import Workspace
 
 S = TaskState
-BASELINE_TTL_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -158,20 +156,6 @@ def _repository_config(record: TaskRecord, deps: Deps) -> OperatorConfig:
     return narrow(deps.settings.config, repo)
 
 
-def _known_failures(
-    record: TaskRecord, worktree: Worktree, config: OperatorConfig, cache_dir: Path, deps: Deps
-) -> list[str]:
-    """Tests failing before any edit, measured once per base commit and kept in Redis."""
-    key = ("baseline", record.spec.repo_id, worktree.base_sha)
-    known = deps.store.cache_get(*key)
-    if known is None and record.progress.continue_branch:
-        return []  # the worktree holds earlier attempts, not the base: nothing to measure
-    if known is None:
-        known = base_failures(worktree.path, config.self_audit, cache_dir)
-        deps.store.cache_set(known, BASELINE_TTL_S, *key)
-    return list(known)
-
-
 def _attempts_within_budget(
     record: TaskRecord,
     worktree: Worktree,
@@ -201,10 +185,34 @@ def _generate_and_audit(
     config: OperatorConfig,
 ) -> TaskRecord:
     """Up to max_attempts rounds of generate → audit; ends AUDITING (passed), ASKING or FAILED."""
+    plan = prepare_audit(  # before any model spend: an audit that cannot judge stops here
+        cache=deps.store,
+        home=deps.settings.env.home,
+        repo_id=record.spec.repo_id,
+        repo_path=worktree.path,
+        base_sha=worktree.base_sha,
+        config=config.self_audit,
+    )
+    if isinstance(plan, Unjudgeable):
+        report_unjudged_audit(report.gh, worktree.base_sha, plan.reason, plan.detail, record.id)
+        return report.fail(record, plan.reason)
+    try:
+        return _attempts(record, worktree, editor, report, deps, config, plan)
+    finally:
+        plan.close()
+
+
+def _attempts(
+    record: TaskRecord,
+    worktree: Worktree,
+    editor: EditorTool,
+    report: Reporter,
+    deps: Deps,
+    config: OperatorConfig,
+    plan: AuditPlan,
+) -> TaskRecord:
     tier = int(record.progress.tier or 2)
     feedback: str | None = record.progress.feedback
-    cache_dir = deps.settings.env.home / "cache" / str(record.spec.repo_id)
-    known = _known_failures(record, worktree, config, cache_dir, deps)
     while (attempt := record.progress.attempts + 1) <= config.github.max_attempts:
         deps.store.ensure_live(record.id)  # stop spending once cancelled
         deps.check_deadline()
@@ -236,10 +244,7 @@ def _generate_and_audit(
         record = report.move(
             record, S.AUDITING, f"attempt {attempt}", attempts=attempt, cost_usd=cost
         )
-        audit = run_audit(
-            worktree.path, worktree.changed_files(), config.self_audit, cache_dir=cache_dir
-        )
-        audit = forgive_known_failures(audit, known)
+        audit = plan.audit(worktree.path, worktree.changed_files(), config.self_audit)
         record = report.update(record, audit=audit)
         if audit.verdict is AuditVerdict.READY_FOR_REVIEW:
             return record

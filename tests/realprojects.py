@@ -113,3 +113,9 @@ def unpack_as_repo(sdist: Sdist, dest: Path, *, branch: str = "main") -> Path:
     _git(dest, "add", "-A")
     _git(dest, "commit", "-q", "-m", f"{sdist.name} {sdist.version} from its sdist")
     return dest
+
+
+def commit_all(repo: Path, message: str) -> None:
+    """Commit every change in repo as the upstream author (a test's edit to a real project)."""
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", message)

@@ -57,7 +57,7 @@ def test_a_clean_project_passes_every_default_tool(tmp_path: Path, cache_dir: Pa
     assert statuses(report) == dict.fromkeys(["compile", "ruff", "mypy", "pytest"], "passed")
     assert report.verdict is AuditVerdict.READY_FOR_REVIEW
     assert report.files_checked == ("app.py", "test_app.py")
-    assert report.duration_s >= sum(t.duration_s for t in report.tools) * 0.9
+    assert report.duration_s >= max(t.duration_s for t in report.tools) * 0.9  # side by side
     assert audit_feedback(report) == ""
 
 
@@ -87,15 +87,33 @@ def test_a_syntax_error_fails_compile(tmp_path: Path, cache_dir: Path) -> None:
     assert "app.py" in audit_feedback(report)
 
 
-def test_an_unused_import_fails_ruff(tmp_path: Path, cache_dir: Path) -> None:
+def test_an_undefined_name_fails_ruff_with_its_finding(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": CLEAN + "\n\nprint(greeting)\n"})
+    report = audit(tmp_path, changed, cache_dir, "ruff")
+
+    assert statuses(report) == {"ruff": ToolStatus.FAILED}
+    (finding,) = report.tools[0].findings
+    assert (finding.path, finding.line, finding.rule) == ("app.py", 5, "F821")
+    feedback = audit_feedback(report)
+    assert "### ruff: failed (exit 1)" in feedback
+    assert "`app.py:5` F821: Undefined name `greeting`" in feedback
+
+
+def test_without_a_ruff_config_only_the_fatal_set_applies(tmp_path: Path, cache_dir: Path) -> None:
+    changed = project(tmp_path, {"app.py": "import sys\nimport os\n\n" + CLEAN})
+    report = audit(tmp_path, changed, cache_dir, "ruff")
+
+    assert statuses(report) == {"ruff": ToolStatus.PASSED}  # no I001, no F401: not asked for
+
+
+def test_the_repositorys_own_ruff_config_applies(tmp_path: Path, cache_dir: Path) -> None:
+    config = '[tool.ruff.lint]\nselect = ["F401"]\n'
+    project(tmp_path, {"pyproject.toml": config})
     changed = project(tmp_path, {"app.py": "import os\n\n" + CLEAN})
     report = audit(tmp_path, changed, cache_dir, "ruff")
 
     assert statuses(report) == {"ruff": ToolStatus.FAILED}
-    assert "F401" in report.tools[0].output
-    feedback = audit_feedback(report)
-    assert "### ruff: failed (exit 1)" in feedback
-    assert "F401" in feedback
+    assert [f.rule for f in report.tools[0].findings] == ["F401"]
 
 
 def test_a_type_error_fails_mypy(tmp_path: Path, cache_dir: Path) -> None:
@@ -299,7 +317,7 @@ def test_a_missing_module_is_unavailable_whatever_the_tool(tmp_path: Path) -> No
 
 
 def test_the_report_round_trips_through_json(tmp_path: Path, cache_dir: Path) -> None:
-    changed = project(tmp_path, {"app.py": "import os\n"})
+    changed = project(tmp_path, {"app.py": "print(undefined)\n"})
     report = audit(tmp_path, changed, cache_dir, "compile", "ruff", "pytest")
 
     again = AuditReport.model_validate_json(report.model_dump_json())
@@ -316,9 +334,26 @@ def test_unknown_tool_names_are_refused_by_name(tmp_path: Path) -> None:
 
 
 def test_feedback_keeps_tool_output_inside_its_fence(tmp_path: Path, cache_dir: Path) -> None:
-    failing = 'def test_fence() -> None:\n    print("```")\n    assert False\n'
+    failing = 'def test_fence() -> None:\n    assert False, "```"\n'
     changed = project(tmp_path, {"test_fence.py": failing})
     report = audit(tmp_path, changed, cache_dir, "pytest")
 
     feedback = audit_feedback(report)
     assert "````text" in feedback
+
+
+FAKE_SUCCESS = "import sys\nprint('All checks passed!')\nsys.exit(0)\n"
+
+
+def test_files_in_the_worktree_cannot_replace_the_tools(tmp_path: Path, cache_dir: Path) -> None:
+    # A model that cannot make the audit pass writes tools of its own that say it did.
+    fakes = {f"{tool}.py": FAKE_SUCCESS for tool in ("ruff", "mypy", "pytest", "py_compile")}
+    failing_test = "def test_sum() -> None:\n    assert 1 + 1 == 3\n"
+    broken = 'count: int = "three"\nprint(undefined_name)\n'
+    changed = project(tmp_path, {**fakes, "app.py": broken, "test_sum.py": failing_test})
+    report = audit(tmp_path, changed, cache_dir, "ruff", "mypy", "pytest")
+
+    assert statuses(report) == dict.fromkeys(["ruff", "mypy", "pytest"], ToolStatus.FAILED)
+    found = {t.name: {f.rule for f in t.findings} for t in report.tools}
+    assert found == {"ruff": {"F821"}, "mypy": {"assignment", "name-defined"},
+                     "pytest": {"failed"}}  # fmt: skip

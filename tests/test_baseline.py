@@ -1,33 +1,38 @@
-"""The audit's baseline: tests failing before the change do not sink it; new failures do."""
+"""The audit's baseline: what the base commit already had does not sink a change; new things do."""
 
 from __future__ import annotations
 
-from pipeline.baseline import failing_tests, forgive_known_failures
-from pipeline.models import AuditReport, AuditVerdict, TaskState, ToolResult, ToolStatus
+from pipeline.findings import Finding, new_findings
+from pipeline.models import TaskState
 from tests.test_end_to_end import _approves, _writes_greet
 from tests.world import REPO, World
 
 BROKEN = "def test_already_broken() -> None:\n    assert 1 == 2\n"
 
 
-def _pytest(output: str, status: ToolStatus = ToolStatus.FAILED) -> AuditReport:
-    tool = ToolResult(name="pytest", status=status, exit_code=1, output=output)
-    return AuditReport(verdict=AuditVerdict.NEEDS_RETRY, tools=(tool,))
+def _ruff(line: int, rule: str = "F821", message: str = "Undefined name `x`") -> Finding:
+    return Finding(tool="ruff", path="pkg/mod.py", line=line, rule=rule, message=message)
 
 
-def test_only_failures_already_on_the_base_are_forgiven() -> None:
-    old = "FAILED tests/test_a.py::test_old - assert 1 == 2\n1 failed"
-    both = old + "\nFAILED tests/test_b.py::test_new - boom\n2 failed"
-    assert forgive_known_failures(_pytest(old), ["tests/test_a.py::test_old"]).verdict == (
-        AuditVerdict.READY_FOR_REVIEW
-    )
-    assert forgive_known_failures(_pytest(both), ["tests/test_a.py::test_old"]).verdict == (
-        AuditVerdict.NEEDS_RETRY
-    )
-    # A failure pytest did not itemise (a collection crash) is never forgiven.
-    assert failing_tests(_pytest("INTERNALERROR").tools[0]) is None
-    crash = forgive_known_failures(_pytest("INTERNALERROR"), ["tests/test_a.py::test_old"])
-    assert crash.verdict is AuditVerdict.NEEDS_RETRY
+def test_findings_match_by_file_rule_and_message_whatever_their_line() -> None:
+    base = [_ruff(10), _ruff(20, "E711", "Comparison to `None`")]
+    shifted = [_ruff(14), _ruff(24, "E711", "Comparison to `None`")]  # four lines added above
+    assert new_findings(shifted, base) == ([], 2)
+
+    another = [*shifted, _ruff(30, message="Undefined name `y`")]
+    fresh, known = new_findings(another, base)
+    assert [f.message for f in fresh] == ["Undefined name `y`"] and known == 2
+
+
+def test_a_second_copy_of_an_existing_finding_is_new() -> None:
+    fresh, known = new_findings([_ruff(10), _ruff(11)], [_ruff(10)])
+    assert len(fresh) == 1 and known == 1
+
+
+def test_a_finding_in_another_file_or_tool_is_new() -> None:
+    moved = _ruff(10).model_copy(update={"path": "pkg/other.py"})
+    by_mypy = _ruff(10).model_copy(update={"tool": "mypy"})
+    assert new_findings([moved, by_mypy], [_ruff(10)]) == ([moved, by_mypy], 0)
 
 
 def test_a_test_broken_on_main_does_not_sink_the_task(world: World) -> None:
@@ -43,3 +48,4 @@ def test_a_test_broken_on_main_does_not_sink_the_task(world: World) -> None:
     assert task.progress.audit is not None
     pytest_result = next(t for t in task.progress.audit.tools if t.name == "pytest")
     assert "already fail on the base commit" in pytest_result.output
+    assert (pytest_result.new_count, pytest_result.known_count) == (0, 1)

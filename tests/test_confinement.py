@@ -23,7 +23,7 @@ import redis
 from bot.config import SelfAuditConfig
 from pipeline import bwrap, sandbox
 from pipeline.audit import run_audit
-from pipeline.baseline import base_failures
+from pipeline.baseline import judge_base_tests
 from pipeline.errors import SANDBOX_REQUIRED, PermanentError
 from pipeline.generate import EDIT_TOOL_NAME
 from pipeline.messages import AUDIT_CHECK, STATUS_MARKER
@@ -167,7 +167,7 @@ def pytest_configure(config):
     (worktree.path / "conftest.py").write_text(conftest)
     (worktree.path / "test_ok.py").write_text("def test_ok() -> None:\n    pass\n")
 
-    assert base_failures(worktree.path, CONFIG, None) == []
+    assert judge_base_tests(worktree.path, CONFIG, target=None, cache_dir=None) == []
     assert redis_client.get("fc:pwned-by-baseline") is None
 
 

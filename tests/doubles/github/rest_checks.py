@@ -24,10 +24,32 @@ CONCLUSIONS = (
     "timed_out",
 )
 PERMS = ("checks:write",)
+MAX_ANNOTATIONS = 50
+LEVELS = ("notice", "warning", "failure")
 
 
 def _field_error(name: str, code: str = "invalid") -> ApiError:
     return invalid({"resource": "CheckRun", "code": code, "field": name})
+
+
+def _annotations(raw: Any) -> list[dict[str, Any]]:
+    """Validated as GitHub does: at most 50 per request, each with its required fields."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise _field_error("annotations")
+    if len(raw) > MAX_ANNOTATIONS:
+        raise ApiError(422, "Only 50 annotations are allowed per request")
+    for item in raw:
+        if not isinstance(item, dict):
+            raise _field_error("annotations")
+        for key, kind in (("path", str), ("start_line", int), ("end_line", int),
+                          ("annotation_level", str), ("message", str)):  # fmt: skip
+            if not isinstance(item.get(key), kind):
+                raise _field_error(f"annotations.{key}", "missing_field")
+        if item["annotation_level"] not in LEVELS or item["end_line"] < item["start_line"]:
+            raise _field_error("annotations")
+    return [dict(item) for item in raw]
 
 
 def _apply(ctx: Ctx, run: CheckRun) -> None:
@@ -54,7 +76,11 @@ def _apply(ctx: Ctx, run: CheckRun) -> None:
     if output is not None:
         if not output.get("title") or not output.get("summary"):
             raise _field_error("output", "missing_field")
+        annotations = _annotations(output.get("annotations"))
         run.output = {key: output.get(key) for key in ("title", "summary", "text")}
+        run.annotations.extend(annotations)
+        if annotations:
+            run.annotation_batches.append(len(annotations))
     if (name := ctx.field("name", str)) is not None:
         run.name = name
     if (details := ctx.field("details_url", str)) is not None:
@@ -159,7 +185,20 @@ def list_for_ref(ctx: Ctx) -> Response:
     return json_response(data)
 
 
+@endpoint(perms=("checks:read",))
+def list_annotations(ctx: Ctx) -> Response:
+    run = _run(ctx)
+    per_page = max(1, min(100, int(ctx.query("per_page") or 30)))
+    page = max(1, int(ctx.query("page") or 1))
+    return json_response(run.annotations[(page - 1) * per_page : page * per_page])
+
+
 ROUTES = [
+    Route(
+        "/repos/{owner}/{repo}/check-runs/{check_run_id:int}/annotations",
+        list_annotations,
+        methods=["GET"],
+    ),
     Route("/repos/{owner}/{repo}/check-runs", create_run, methods=["POST"]),
     Route("/repos/{owner}/{repo}/check-runs/{check_run_id:int}", update_run, methods=["PATCH"]),
     Route("/repos/{owner}/{repo}/check-runs/{check_run_id:int}", get_run, methods=["GET"]),

@@ -377,7 +377,7 @@ class Shapes:
             "title": run.output.get("title"),
             "summary": run.output.get("summary"),
             "text": run.output.get("text"),
-            "annotations_count": 0,
+            "annotations_count": len(run.annotations),
             "annotations_url": f"{url}/annotations",
         }
         return {

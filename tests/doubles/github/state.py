@@ -139,6 +139,8 @@ class CheckRun:
     started_at: datetime | None
     completed_at: datetime | None
     check_suite_id: int
+    annotations: list[dict[str, Any]] = field(default_factory=list)  # accumulate, as on GitHub
+    annotation_batches: list[int] = field(default_factory=list)  # how many each request sent
 
 
 @dataclass

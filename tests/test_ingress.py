@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -242,3 +244,22 @@ def test_recording_and_queueing_a_delivery_takes_two_round_trips(redis_url: str)
     )
     assert outcome is Recorded.QUEUED
     assert len(sent) == 2  # SET NX, then one MULTI: job, queue push, payload, state
+
+
+def test_concurrent_posts_of_one_delivery_queue_it_once(
+    web: httpx.Client, redis_client: redis.Redis
+) -> None:
+    headers, body = signed("issues", example("issues/labeled"), delivery="d-race")
+    start = threading.Barrier(8)
+
+    def post(_: int) -> str:
+        with httpx.Client(base_url=str(web.base_url), timeout=10) as client:
+            start.wait()
+            return str(client.post("/webhooks", content=body, headers=headers).json()["status"])
+
+    for _ in range(5):  # the race is narrow: give it several chances
+        redis_client.flushall()
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = sorted(pool.map(post, range(8)))
+        assert outcomes == ["duplicate"] * 7 + ["queued"]
+        assert _events_queue(redis_client).job_ids == ["event-d-race"]

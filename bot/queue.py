@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from redis import Redis
-from redis.client import Pipeline
 from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
+from rq.utils import now
 
 from bot.config import WorkerConfig
 
@@ -51,20 +52,21 @@ class TaskQueue:
             name: Queue(name, connection=redis, serializer=JSONSerializer) for name in ALL_QUEUES
         }
 
-    def enqueue_delivery(self, delivery_id: str, pipeline: Pipeline | None = None) -> str:
-        job_id = _safe_id(f"event-{delivery_id}")
-        self.queues[EVENTS].enqueue_call(
+    def delivery_job(self, delivery_id: str) -> Job:
+        """The job that handles one delivery, built but not saved: the caller queues it."""
+        job = self.queues[EVENTS].create_job(
             "bot.jobs.handle_delivery",
             args=(delivery_id,),
-            job_id=job_id,
+            job_id=_safe_id(f"event-{delivery_id}"),
             timeout=self.worker.delivery_timeout_s,
             result_ttl=RESULT_TTL_S,
             failure_ttl=FAILURE_TTL_S,
             retry=Retry(max=3, interval=[5, 30, 120]),
             on_failure=_ON_FAILURE,
-            pipeline=pipeline,
+            status=JobStatus.QUEUED,
         )
-        return job_id
+        job.enqueued_at = now()
+        return job
 
     def enqueue_task(self, task_id: str, attempt_key: str = "1", at: datetime | None = None) -> str:
         return self._enqueue_unique(

@@ -219,7 +219,7 @@ def test_the_web_process_recovers_when_redis_comes_back(
     assert web.get("/health").status_code == 200
 
 
-def test_recording_and_queueing_a_delivery_takes_two_round_trips(redis_url: str) -> None:
+def test_recording_and_queueing_a_delivery_takes_one_round_trip(redis_url: str) -> None:
     from redis.connection import Connection
 
     from bot.config import WorkerConfig
@@ -236,14 +236,14 @@ def test_recording_and_queueing_a_delivery_takes_two_round_trips(redis_url: str)
     client = redis.Redis.from_url(redis_url, connection_class=Counting)
     queue = TaskQueue(client, WorkerConfig())
     body = json.dumps(example("issues/labeled")).encode()
-    # The first delivery of a process also asks the server's version once (RQ caches it).
+    # The first delivery of a process also loads the script once (NOSCRIPT, then EVAL).
     record_and_queue(client, queue, delivery_id="rt-0", event="issues", action="x", body=body)
     sent.clear()
     outcome = record_and_queue(
         client, queue, delivery_id="rt-1", event="issues", action="labeled", body=body
     )
     assert outcome is Recorded.QUEUED
-    assert len(sent) == 2  # SET NX, then one MULTI: job, queue push, payload, state
+    assert len(sent) == 1  # one script: claim, job, queue push, payload, record
 
 
 def test_concurrent_posts_of_one_delivery_queue_it_once(

@@ -7,8 +7,11 @@ import time
 from enum import StrEnum
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.typing import EncodableT
+from rq.job import Job
 
-from bot.queue import TaskQueue
+from bot.queue import EVENTS, TaskQueue, delivery_job_id
 from bot.store import DELIVERY_TTL_S, redis_key
 
 
@@ -44,17 +47,34 @@ def record_and_queue(
 
     A record left "received" (a handler that failed for good) lets a redelivery through again.
     """
-    job = queue.delivery_job(delivery_id)
-    events = queue.queues[job.origin]
-    record = {"event": event, "action": action, "received_at": time.time(), "state": "queued"}
-    fields = [item for pair in job.to_dict().items() for item in pair]
-    keys = [redis_key("delivery", delivery_id), payload_key(delivery_id), job.key, events.key]
+    keys, args = _claim_arguments(queue, delivery_id, event, action, body)
     # register_script only hashes the text; the call is one EVALSHA (EVAL on NOSCRIPT).
-    claimed = redis.register_script(_CLAIM_AND_QUEUE)(
-        keys=[*keys, events.redis_queues_keys],
-        args=[DELIVERY_TTL_S, json.dumps(record), body, job.id, events.key, *fields],
-    )
+    claimed = redis.register_script(_CLAIM_AND_QUEUE)(keys=keys, args=args)
     return Recorded.QUEUED if claimed else Recorded.DUPLICATE
+
+
+async def record_and_queue_async(
+    redis: AsyncRedis, queue: TaskQueue, *, delivery_id: str, event: str, action: str, body: bytes
+) -> Recorded:
+    """The same, on the web process's event loop: no thread hop on the request path."""
+    keys, args = _claim_arguments(queue, delivery_id, event, action, body)
+    claimed = await redis.register_script(_CLAIM_AND_QUEUE)(keys=keys, args=args)
+    return Recorded.QUEUED if claimed else Recorded.DUPLICATE
+
+
+def _claim_arguments(
+    queue: TaskQueue, delivery_id: str, event: str, action: str, body: bytes
+) -> tuple[list[str], list[EncodableT]]:
+    job_id = delivery_job_id(delivery_id)
+    events = queue.queues[EVENTS]
+    record = {"event": event, "action": action, "received_at": time.time(), "state": "queued"}
+    job_hash = queue.delivery_job_hash(delivery_id)
+    fields: list[EncodableT] = [item for pair in job_hash.items() for item in pair]
+    keys = [redis_key("delivery", delivery_id), payload_key(delivery_id), Job.key_for(job_id)]
+    keys.append(events.key)
+    args: list[EncodableT] = [DELIVERY_TTL_S, json.dumps(record), body, job_id, events.key]
+    args.extend(fields)
+    return [*keys, events.redis_queues_keys], args
 
 
 def load_delivery(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:

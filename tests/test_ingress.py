@@ -263,3 +263,21 @@ def test_concurrent_posts_of_one_delivery_queue_it_once(
             outcomes = sorted(pool.map(post, range(8)))
         assert outcomes == ["duplicate"] * 7 + ["queued"]
         assert _events_queue(redis_client).job_ids == ["event-d-race"]
+
+
+def test_a_delivery_job_hash_is_the_one_rq_builds(redis_client: redis.Redis) -> None:
+    from rq.job import Job
+
+    from bot.config import WorkerConfig
+    from bot.queue import TaskQueue
+
+    queue = TaskQueue(redis_client, WorkerConfig())
+    ours = queue.delivery_job_hash("d-hash")
+    rqs = {k: v for k, v in queue.delivery_job("d-hash").to_dict().items() if v != ""}
+    stamps = ("created_at", "enqueued_at")
+    assert {k: v for k, v in ours.items() if k not in stamps} == {
+        k: v for k, v in rqs.items() if k not in stamps
+    }
+    redis_client.hset("rq:job:event-d-hash", mapping=ours)
+    job = Job.fetch("event-d-hash", connection=redis_client, serializer=JSONSerializer)
+    assert (job.func_name, job.args, job.retries_left) == ("bot.jobs.handle_delivery", ["d-hash"], 3)

@@ -24,7 +24,15 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, cpu_seconds, free_port, quantile, redis_server, verdict, wait_for_port
+from bench.common import (
+    ROOT,
+    cpu_seconds,
+    free_port,
+    quantile,
+    redis_server,
+    verdict,
+    wait_for_port,
+)
 from bench.loadgen import LoadResult, post_all
 from bot.signature import signature_for
 
@@ -86,8 +94,12 @@ def start_ours(url: str, workers: int, home: Path) -> tuple[subprocess.Popen[byt
 
 def deliveries(body: bytes, n: int, tag: str) -> list[tuple[dict[str, str], bytes]]:
     signature = signature_for(SECRET, body)
-    headers = {"X-GitHub-Event": "issues", "X-Hub-Signature-256": signature,
-               "Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/bench"}  # fmt: skip
+    headers = {
+        "X-GitHub-Event": "issues",
+        "X-Hub-Signature-256": signature,
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/bench",
+    }
     return [({**headers, "X-GitHub-Delivery": f"{tag}-{i}"}, body) for i in range(n)]
 
 
@@ -113,8 +125,9 @@ def run_level(server: tuple[subprocess.Popen[bytes], int], client: redis.Redis, 
     cpu = cpu_seconds(proc.pid) - cpu
     stored, doubled = count_stored(client, floor)
     lat = sorted(result.latencies)
-    return {"rps": result.throughput, "cpu_ms": cpu / n * 1e3, "p50": quantile(lat, 0.5), "p99": quantile(lat, 0.99),
-            "lost": n - stored, "doubled": doubled, "non202": n - result.statuses[202]}  # fmt: skip
+    return {"rps": result.throughput, "cpu_ms": cpu / n * 1e3, "p50": quantile(lat, 0.5),
+            "p99": quantile(lat, 0.99), "lost": n - stored, "doubled": doubled,
+            "non202": n - result.statuses[202]}  # fmt: skip
 
 
 def median_of(runs: list[dict], key: str) -> float:
@@ -131,7 +144,9 @@ def main(requests: int, rounds: int, levels: list[int], workers: int) -> None:
                 for conns in levels:
                     order = [("floor", floor), ("ours", ours)]
                     for name, server in order[:: 1 if r % 2 == 0 else -1]:
-                        run = run_level(server, client, name == "floor", conns, requests, f"r{r}c{conns}")
+                        run = run_level(
+                            server, client, name == "floor", conns, requests, f"r{r}c{conns}"
+                        )
                         results.setdefault((name, conns), []).append(run)
         finally:
             for proc, _ in (floor, ours):
@@ -151,17 +166,26 @@ def report(results: dict[tuple[str, int], list[dict]], levels: list[int], worker
                   f"{median_of(runs, 'p50') * 1e3:>9.2f}{median_of(runs, 'p99') * 1e3:>9.2f}"
                   f"{median_of(runs, 'cpu_ms'):>11.3f}"
                   f"{lost:>6}{sum(r['doubled'] for r in runs):>8}")  # fmt: skip
-        ratio = median_of(results[("ours", conns)], "rps") / median_of(results[("floor", conns)], "rps")
+        ratio = median_of(results[("ours", conns)], "rps") / median_of(
+            results[("floor", conns)], "rps"
+        )
         print(f"{'':<8}{conns:>6}  throughput ratio {ratio:.2f}x the floor")
     top = levels[-1]
     ours = results[("ours", top)]
     ratio = median_of(ours, "rps") / median_of(results[("floor", top)], "rps")
-    intact = all(r["lost"] == r["non202"] == r["doubled"] == 0 for runs in results.values() for r in runs)
+    intact = all(
+        r["lost"] == r["non202"] == r["doubled"] == 0 for runs in results.values() for r in runs
+    )
     p99 = median_of(ours, "p99")
     print(f"at {top} connections, {workers} web process(es): ratio {ratio:.2f} (target >= "
           f"{TARGET_RATIO}), p99 {p99 * 1e3:.1f} ms (target < {TARGET_P99_S * 1e3:.0f} ms), "
           f"store {'intact' if intact else 'LOST OR DOUBLED DELIVERIES'}")  # fmt: skip
-    verdict("bench_ingress", ratio, TARGET_RATIO, ratio >= TARGET_RATIO and p99 < TARGET_P99_S and intact)
+    verdict(
+        "bench_ingress",
+        ratio,
+        TARGET_RATIO,
+        ratio >= TARGET_RATIO and p99 < TARGET_P99_S and intact,
+    )
 
 
 if __name__ == "__main__":

@@ -280,4 +280,8 @@ def test_a_delivery_job_hash_is_the_one_rq_builds(redis_client: redis.Redis) -> 
     }
     redis_client.hset("rq:job:event-d-hash", mapping=ours)
     job = Job.fetch("event-d-hash", connection=redis_client, serializer=JSONSerializer)
-    assert (job.func_name, job.args, job.retries_left) == ("bot.jobs.handle_delivery", ["d-hash"], 3)
+    assert (job.func_name, job.args, job.retries_left) == (
+        "bot.jobs.handle_delivery",
+        ["d-hash"],
+        3,
+    )

@@ -55,7 +55,8 @@ def project_files(sdist: Sdist, copies: int = 1) -> dict[str, str]:
     # Copies are .txt so the project's own tests and tools see the same project, only bigger.
     originals = dict(files)
     for n in range(1, copies):
-        files.update({f"copies/{n}/{k}.txt": v for k, v in originals.items()})
+        # Each copy differs by a line, so git stores distinct blobs, not one shared object.
+        files.update({f"copies/{n}/{k}.txt": f"{v}\n# copy {n}\n" for k, v in originals.items()})
     return files
 
 

@@ -115,12 +115,12 @@ def _started_after_enqueue(job: Job, timeout: float = 30) -> float:
     raise RuntimeError(f"job {job.id} never started")
 
 
-def pickup_of(redis_url: str, job_id: str) -> float | None:
-    """Enqueue-to-start of one of our jobs, if RQ still holds it."""
+def pickup_of(redis_url: str, job_id: str) -> tuple[float, str] | None:
+    """Enqueue-to-start of one of our jobs and the worker that ran it, if RQ still holds it."""
     try:
         job = Job.fetch(job_id, connection=rq_redis(redis_url), serializer=JSONSerializer)
     except Exception:
         return None
     if job.started_at and job.enqueued_at:
-        return (job.started_at - job.enqueued_at).total_seconds()
+        return (job.started_at - job.enqueued_at).total_seconds(), job.worker_name or ""
     return None

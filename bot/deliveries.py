@@ -23,11 +23,18 @@ class Recorded(StrEnum):
 # Claim and enqueue in one script: with a claim first and a MULTI after, concurrent posts of
 # one id all saw the claim still "received" and each queued the delivery again.
 # KEYS: delivery record, payload, job hash, queue list, RQ's set of queues.
-# ARGV: ttl, record JSON, payload, job id, queue key, then the job hash's fields and values.
+# ARGV: ttl, record JSON, payload, job id, queue key, the job hash's fields every delivery job
+# shares (JSON), then this job's own fields and values.
 _CLAIM_AND_QUEUE = """
 local record = redis.call('GET', KEYS[1])
 if record and cjson.decode(record).state == 'queued' then return 0 end
-redis.call('HSET', KEYS[3], unpack(ARGV, 6))
+local fields = {}
+for name, value in pairs(cjson.decode(ARGV[6])) do
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
+end
+redis.call('HSET', KEYS[3], unpack(fields))
+redis.call('HSET', KEYS[3], unpack(ARGV, 7))
 redis.call('RPUSH', KEYS[4], ARGV[4])
 redis.call('SADD', KEYS[5], ARGV[5])
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[1])
@@ -68,8 +75,8 @@ def _claim_arguments(
     job_id = delivery_job_id(delivery_id)
     events = queue.queues[EVENTS]
     record = {"event": event, "action": action, "received_at": time.time(), "state": "queued"}
-    job_hash = queue.delivery_job_hash(delivery_id)
-    fields: list[EncodableT] = [item for pair in job_hash.items() for item in pair]
+    fixed, own = queue.delivery_job_parts(delivery_id)
+    fields: list[EncodableT] = [fixed, *(item for pair in own.items() for item in pair)]
     keys = [redis_key("delivery", delivery_id), payload_key(delivery_id), Job.key_for(job_id)]
     keys.append(events.key)
     args: list[EncodableT] = [DELIVERY_TTL_S, json.dumps(record), body, job_id, events.key]

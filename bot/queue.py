@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
 from datetime import datetime
@@ -28,6 +29,7 @@ RESULT_TTL_S = 24 * 3600
 FAILURE_TTL_S = 7 * 24 * 3600
 _ON_FAILURE = Callback("bot.jobs.on_job_failure")
 _HANDLE_DELIVERY = "bot.jobs.handle_delivery"
+_OWN_FIELDS = ("data", "description", "created_at", "enqueued_at")
 
 
 def rq_redis(url: str) -> Redis:
@@ -69,7 +71,7 @@ class TaskQueue:
         self.queues = {
             name: Queue(name, connection=redis, serializer=JSONSerializer) for name in ALL_QUEUES
         }
-        self._delivery_template: dict[str, bytes | str | int] | None = None
+        self._delivery_fixed: str | None = None
 
     def delivery_job(self, delivery_id: str) -> Job:
         """The job that handles one delivery, as RQ builds it (not saved)."""
@@ -87,20 +89,28 @@ class TaskQueue:
         job.enqueued_at = now()
         return job
 
-    def delivery_job_hash(self, delivery_id: str) -> dict[str, bytes | str | int]:
-        """The hash RQ would save for delivery_job(delivery_id), from a template built once.
+    def delivery_job_hash(self, delivery_id: str) -> dict[str, bytes | str]:
+        """The hash RQ would save for delivery_job(delivery_id), from a template built once."""
+        fixed, own = self.delivery_job_parts(delivery_id)
+        return {**json.loads(fixed), **own}
 
-        RQ's Job.create + to_dict cost more than the rest of the webhook route; only the
-        call, its description and the timestamps differ from one delivery to the next.
+    def delivery_job_parts(self, delivery_id: str) -> tuple[str, dict[str, bytes | str]]:
+        """That hash as (the fields every delivery job shares, as JSON; this job's own fields).
+
+        RQ's Job.create + to_dict cost more than the rest of the webhook route, and every
+        field sent to Redis costs more again: only the call, its description and the
+        timestamps differ from one delivery to the next.
         """
-        if self._delivery_template is None:
+        if self._delivery_fixed is None:
             template = self.delivery_job("template").to_dict()
-            self._delivery_template = {k: v for k, v in template.items() if v != ""}
+            # Strings as they are (a str enum as its value, as redis-py sends it), numbers as text.
+            fixed = {k: v if isinstance(v, str) else str(v) for k, v in template.items()
+                     if v != "" and k not in _OWN_FIELDS}  # fmt: skip
+            self._delivery_fixed = json.dumps(fixed)
         args = (delivery_id,)
         stamp = utcformat(now())
         call: bytes = JSONSerializer.dumps((_HANDLE_DELIVERY, None, args, {}))  # type: ignore[no-untyped-call]
-        return {
-            **self._delivery_template,
+        return self._delivery_fixed, {
             "data": zlib.compress(call),
             "description": str(get_call_string(_HANDLE_DELIVERY, args, {}, max_length=75)),
             "created_at": stamp,

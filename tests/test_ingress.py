@@ -265,20 +265,25 @@ def test_concurrent_posts_of_one_delivery_queue_it_once(
         assert _events_queue(redis_client).job_ids == ["event-d-race"]
 
 
-def test_a_delivery_job_hash_is_the_one_rq_builds(redis_client: redis.Redis) -> None:
+def test_a_queued_delivery_job_is_the_hash_rq_saves(redis_client: redis.Redis) -> None:
     from rq.job import Job
 
     from bot.config import WorkerConfig
+    from bot.deliveries import record_and_queue
     from bot.queue import TaskQueue
 
     queue = TaskQueue(redis_client, WorkerConfig())
-    ours = queue.delivery_job_hash("d-hash")
-    rqs = {k: v for k, v in queue.delivery_job("d-hash").to_dict().items() if v != ""}
-    stamps = ("created_at", "enqueued_at")
-    assert {k: v for k, v in ours.items() if k not in stamps} == {
-        k: v for k, v in rqs.items() if k not in stamps
+    record_and_queue(
+        redis_client, queue, delivery_id="d-hash", event="issues", action="x", body=b"{}"
+    )
+    saved = redis_client.hgetall("rq:job:event-d-hash")
+    rqs = queue.delivery_job("d-hash").to_dict()
+    encoder = redis_client.get_encoder()  # as redis-py sends RQ's own save
+    as_redis = {k.encode(): encoder.encode(v) for k, v in rqs.items()}
+    stamps = (b"created_at", b"enqueued_at")
+    assert {k: v for k, v in saved.items() if k not in stamps} == {
+        k: v for k, v in as_redis.items() if k not in stamps and v != b""
     }
-    redis_client.hset("rq:job:event-d-hash", mapping=ours)
     job = Job.fetch("event-d-hash", connection=redis_client, serializer=JSONSerializer)
     assert (job.func_name, job.args, job.retries_left) == (
         "bot.jobs.handle_delivery",

@@ -98,7 +98,7 @@ class Stand:
                     env=dict(os.environ),
                     start_new_session=True,
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stderr=(self.home.parent / "workers.log").open("ab"),
                 )
             )
 
@@ -146,7 +146,13 @@ class Stand:
             return all(self.reviewed(n) for n in numbers)
 
         if not self.github.wait_until(done, timeout=timeout, interval=0.01):
+            self.show_worker_log()
             raise RuntimeError(f"issues {numbers} not all reviewed within {timeout} s")
+
+    def show_worker_log(self) -> None:
+        log = self.home.parent / "workers.log"
+        if log.exists():
+            print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
 
     def wait_for_workers(self, count: int, timeout: float = 60) -> None:
         from rq import Worker
@@ -155,6 +161,7 @@ class Stand:
         # Each `feature-crew worker` registers itself and its events sidecar.
         while len(Worker.all(connection=rq_redis(self.redis_url))) < 2 * count:
             if time.monotonic() > deadline:
+                self.show_worker_log()
                 raise RuntimeError("workers did not start")
             time.sleep(0.1)
 

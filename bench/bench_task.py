@@ -34,6 +34,7 @@ def task_job_id(task_id: str) -> str:
 
 
 def one_task(st: Stand, n: int) -> dict[str, float]:
+    st.wait_idle()
     number = st.open_issue(n)
     before = len(st.github.requests)
     total, delivery = st.run_task(number)

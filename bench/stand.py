@@ -154,6 +154,23 @@ class Stand:
         if log.exists():
             print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
 
+    def wait_idle(self, timeout: float = 120) -> None:
+        """Until no job is queued or running: the last task's review job ends after the review."""
+        from rq import Queue
+        from rq.registry import StartedJobRegistry
+        from rq.serializers import JSONSerializer
+
+        from bot.queue import ALL_QUEUES
+
+        redis = rq_redis(self.redis_url)
+        queues = [Queue(q, connection=redis, serializer=JSONSerializer) for q in ALL_QUEUES]
+        deadline = time.monotonic() + timeout
+        while any(q.count or StartedJobRegistry(queue=q).get_job_ids() for q in queues):
+            if time.monotonic() > deadline:
+                raise RuntimeError("jobs still running")
+            time.sleep(0.05)
+        time.sleep(0.5)  # the worker back in its blocking pop
+
     def wait_for_workers(self, count: int, timeout: float = 60) -> None:
         from rq import Worker
 

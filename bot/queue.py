@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError
@@ -44,14 +45,22 @@ def rq_redis(url: str) -> Redis:
 
 
 def async_redis(url: str) -> AsyncRedis:
-    """The same client settings, for the web process's event loop."""
-    return AsyncRedis.from_url(
+    """The same client settings, for the web process's event loop, on a few connections.
+
+    Unbounded, the pool opens one connection per request in flight (64 at 64 concurrent
+    deliveries), which cost ~0.1 ms more CPU per delivery than sharing four; a request
+    waits at most 5 s for one (GitHub gives 10), then gets a 503 and can be redelivered.
+    """
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=4,
+        timeout=5,
         decode_responses=False,
         socket_connect_timeout=2,
         socket_timeout=10,
         health_check_interval=30,
     )
+    return AsyncRedis(connection_pool=pool)
 
 
 def _safe_id(text: str) -> str:

@@ -5,7 +5,8 @@ so more workers must overlap it). Each round labels the same number of fresh iss
 and waits for every review; then checks that each issue got exactly one PR and one review
 (nothing lost, nothing doubled) and reports each worker process tree's peak RSS (the worker,
 its events sidecar and the forked job processes, sampled every 100 ms).
-`python bench/bench_scale.py [--tasks 8] [--workers 1,2,4] [--delay 2] [--tools ...]`.
+`python bench/bench_scale.py [--tasks 8] [--workers 1,2,4] [--delay 2] [--tools ...]
+[--no-warmup]`.
 """
 
 from __future__ import annotations
@@ -92,14 +93,16 @@ def _pr(st: Stand, number: int) -> int:
     return -1
 
 
-def main(tasks: int, levels: list[int], delay: float, tools: list[str] | None) -> None:
+def main(
+    tasks: int, levels: list[int], delay: float, tools: list[str] | None, warmup: bool
+) -> None:
     results = {}
     with stand(tools=tools) as st:
-        warmup = st.open_issue(0)  # mirror and environments exist before the first round
-        st.start_workers(1)
-        st.wait_for_workers(1)
-        st.run_task(warmup)
-        st.stop_workers()
+        if warmup:  # mirror and environments exist before the first round
+            st.start_workers(1)
+            st.wait_for_workers(1)
+            st.run_task(st.open_issue(0))
+            st.stop_workers()
         for i, workers in enumerate(levels):
             results[workers] = one_round(st, workers, tasks, 1 + i * tasks, delay)
     for workers, r in results.items():
@@ -122,6 +125,7 @@ if __name__ == "__main__":
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--delay", type=float, default=2.0, help="seconds per model call")
     parser.add_argument("--tools", help="audit tools, comma-separated (default: the config's)")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up task")
     a = parser.parse_args()
     levels = [int(w) for w in a.workers.split(",")]
-    main(a.tasks, levels, a.delay, a.tools.split(",") if a.tools else None)
+    main(a.tasks, levels, a.delay, a.tools.split(",") if a.tools else None, not a.no_warmup)

@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         runtime.redis.close()
+        await runtime.aredis.aclose()
 
     app = Starlette(
         routes=[
@@ -62,3 +63,14 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.runtime = runtime
     return app
+
+
+def create_app_from_environment() -> Starlette:
+    """The app of one of several `web --workers N` processes, each reading the settings."""
+    from bot.settings import load_settings
+    from bot.telemetry import init_sentry, setup_logging
+
+    setup_logging()
+    settings = load_settings()
+    init_sentry(settings, process="web")
+    return create_app(settings)

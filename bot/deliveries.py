@@ -7,14 +7,40 @@ import time
 from enum import StrEnum
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.typing import EncodableT
+from rq.job import Job
 
-from bot.queue import TaskQueue
+from bot.queue import EVENTS, TaskQueue, delivery_job_id
 from bot.store import DELIVERY_TTL_S, redis_key
 
 
 class Recorded(StrEnum):
     QUEUED = "queued"
     DUPLICATE = "duplicate"
+
+
+# Claim and enqueue in one script: with a claim first and a MULTI after, concurrent posts of
+# one id all saw the claim still "received" and each queued the delivery again.
+# KEYS: delivery record, payload, job hash, queue list, RQ's set of queues.
+# ARGV: ttl, record JSON, payload, job id, queue key, the job hash's fields every delivery job
+# shares (JSON), then this job's own fields and values.
+_CLAIM_AND_QUEUE = """
+local record = redis.call('GET', KEYS[1])
+if record and cjson.decode(record).state == 'queued' then return 0 end
+local fields = {}
+for name, value in pairs(cjson.decode(ARGV[6])) do
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
+end
+redis.call('HSET', KEYS[3], unpack(fields))
+redis.call('HSET', KEYS[3], unpack(ARGV, 7))
+redis.call('RPUSH', KEYS[4], ARGV[4])
+redis.call('SADD', KEYS[5], ARGV[5])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[1])
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1])
+return 1
+"""
 
 
 def payload_key(delivery_id: str) -> str:
@@ -24,32 +50,38 @@ def payload_key(delivery_id: str) -> str:
 def record_and_queue(
     redis: Redis, queue: TaskQueue, *, delivery_id: str, event: str, action: str, body: bytes
 ) -> Recorded:
-    """Two round trips: claim the delivery id, then store the payload and enqueue atomically.
+    """One round trip: unless the id is already queued, store the payload and queue its job.
 
-    If Redis dies between the two, the claim stays "received" and a redelivery finishes the
-    job instead of being dropped as a duplicate.
+    A record left "received" (a handler that failed for good) lets a redelivery through again.
     """
-    meta_key = redis_key("delivery", delivery_id)
-    meta = {"event": event, "action": action, "received_at": time.time()}
-    claimed = redis.set(
-        meta_key, json.dumps({**meta, "state": "received"}), nx=True, ex=DELIVERY_TTL_S
-    )
-    if not claimed and _state(redis, meta_key) == "queued":
-        return Recorded.DUPLICATE
-    pipe = redis.pipeline(transaction=True)
-    # RQ may WATCH on the pipeline, which must come before any buffered command.
-    queue.enqueue_delivery(delivery_id, pipeline=pipe)
-    pipe.set(payload_key(delivery_id), body, ex=DELIVERY_TTL_S)
-    pipe.set(meta_key, json.dumps({**meta, "state": "queued"}), ex=DELIVERY_TTL_S)
-    pipe.execute()
-    return Recorded.QUEUED
+    keys, args = _claim_arguments(queue, delivery_id, event, action, body)
+    # register_script only hashes the text; the call is one EVALSHA (EVAL on NOSCRIPT).
+    claimed = redis.register_script(_CLAIM_AND_QUEUE)(keys=keys, args=args)
+    return Recorded.QUEUED if claimed else Recorded.DUPLICATE
 
 
-def _state(redis: Redis, meta_key: str) -> str | None:
-    raw = redis.get(meta_key)
-    if raw is None:
-        return None
-    return str(json.loads(raw).get("state"))
+async def record_and_queue_async(
+    redis: AsyncRedis, queue: TaskQueue, *, delivery_id: str, event: str, action: str, body: bytes
+) -> Recorded:
+    """The same, on the web process's event loop: no thread hop on the request path."""
+    keys, args = _claim_arguments(queue, delivery_id, event, action, body)
+    claimed = await redis.register_script(_CLAIM_AND_QUEUE)(keys=keys, args=args)
+    return Recorded.QUEUED if claimed else Recorded.DUPLICATE
+
+
+def _claim_arguments(
+    queue: TaskQueue, delivery_id: str, event: str, action: str, body: bytes
+) -> tuple[list[str], list[EncodableT]]:
+    job_id = delivery_job_id(delivery_id)
+    events = queue.queues[EVENTS]
+    record = {"event": event, "action": action, "received_at": time.time(), "state": "queued"}
+    fixed, own = queue.delivery_job_parts(delivery_id)
+    fields: list[EncodableT] = [fixed, *(item for pair in own.items() for item in pair)]
+    keys = [redis_key("delivery", delivery_id), payload_key(delivery_id), Job.key_for(job_id)]
+    keys.append(events.key)
+    args: list[EncodableT] = [DELIVERY_TTL_S, json.dumps(record), body, job_id, events.key]
+    args.extend(fields)
+    return [*keys, events.redis_queues_keys], args
 
 
 def load_delivery(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from bot.metrics import Metrics
-from bot.queue import TaskQueue, rq_redis
+from bot.queue import TaskQueue, async_redis, rq_redis
 from bot.settings import Settings
 from bot.store import TaskStore
 
@@ -19,10 +20,13 @@ class WebRuntime:
     queue: TaskQueue
     store: TaskStore
     metrics: Metrics
+    # The webhook route's own client: one script call per delivery, awaited on the loop.
+    aredis: AsyncRedis
 
     @classmethod
     def build(cls, settings: Settings) -> WebRuntime:
         redis = rq_redis(settings.env.redis_url)
         queue = TaskQueue(redis, settings.config.worker)
         store = TaskStore(redis)
-        return cls(settings, redis, queue, store, Metrics(store, queue))
+        metrics = Metrics(store, queue)
+        return cls(settings, redis, queue, store, metrics, async_redis(settings.env.redis_url))

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 
+import orjson
 from redis.exceptions import RedisError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bot.deliveries import record_and_queue
+from bot.deliveries import record_and_queue_async
 from bot.runtime import WebRuntime
 from bot.signature import is_valid_signature
 from handlers import wants
@@ -58,8 +57,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
     if not event or not _DELIVERY_ID.match(delivery_id):
         return _answer(400, "refused", "missing X-GitHub-Event or X-GitHub-Delivery", rt, event)
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return _answer(400, "refused", "body is not JSON", rt, event)
     if not isinstance(payload, dict):
         return _answer(400, "refused", "body is not a JSON object", rt, event)
@@ -68,9 +67,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
         log.info("delivery %s ignored: no handler for %s.%s", delivery_id, event, action)
         return _answer(202, "ignored", f"no handler for {event}.{action}", rt, event)
     try:
-        outcome = await run_in_threadpool(
-            record_and_queue,
-            rt.redis,
+        outcome = await record_and_queue_async(
+            rt.aredis,
             rt.queue,
             delivery_id=delivery_id,
             event=event,

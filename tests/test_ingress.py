@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -217,7 +219,7 @@ def test_the_web_process_recovers_when_redis_comes_back(
     assert web.get("/health").status_code == 200
 
 
-def test_recording_and_queueing_a_delivery_takes_two_round_trips(redis_url: str) -> None:
+def test_recording_and_queueing_a_delivery_takes_one_round_trip(redis_url: str) -> None:
     from redis.connection import Connection
 
     from bot.config import WorkerConfig
@@ -234,11 +236,57 @@ def test_recording_and_queueing_a_delivery_takes_two_round_trips(redis_url: str)
     client = redis.Redis.from_url(redis_url, connection_class=Counting)
     queue = TaskQueue(client, WorkerConfig())
     body = json.dumps(example("issues/labeled")).encode()
-    # The first delivery of a process also asks the server's version once (RQ caches it).
+    # The first delivery of a process also loads the script once (NOSCRIPT, then EVAL).
     record_and_queue(client, queue, delivery_id="rt-0", event="issues", action="x", body=body)
     sent.clear()
     outcome = record_and_queue(
         client, queue, delivery_id="rt-1", event="issues", action="labeled", body=body
     )
     assert outcome is Recorded.QUEUED
-    assert len(sent) == 2  # SET NX, then one MULTI: job, queue push, payload, state
+    assert len(sent) == 1  # one script: claim, job, queue push, payload, record
+
+
+def test_concurrent_posts_of_one_delivery_queue_it_once(
+    web: httpx.Client, redis_client: redis.Redis
+) -> None:
+    headers, body = signed("issues", example("issues/labeled"), delivery="d-race")
+    start = threading.Barrier(8)
+
+    def post(_: int) -> str:
+        with httpx.Client(base_url=str(web.base_url), timeout=10) as client:
+            start.wait()
+            return str(client.post("/webhooks", content=body, headers=headers).json()["status"])
+
+    for _ in range(5):  # the race is narrow: give it several chances
+        redis_client.flushall()
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = sorted(pool.map(post, range(8)))
+        assert outcomes == ["duplicate"] * 7 + ["queued"]
+        assert _events_queue(redis_client).job_ids == ["event-d-race"]
+
+
+def test_a_queued_delivery_job_is_the_hash_rq_saves(redis_client: redis.Redis) -> None:
+    from rq.job import Job
+
+    from bot.config import WorkerConfig
+    from bot.deliveries import record_and_queue
+    from bot.queue import TaskQueue
+
+    queue = TaskQueue(redis_client, WorkerConfig())
+    record_and_queue(
+        redis_client, queue, delivery_id="d-hash", event="issues", action="x", body=b"{}"
+    )
+    saved = redis_client.hgetall("rq:job:event-d-hash")
+    rqs = queue.delivery_job("d-hash").to_dict()
+    encoder = redis_client.get_encoder()  # as redis-py sends RQ's own save
+    as_redis = {k.encode(): encoder.encode(v) for k, v in rqs.items()}
+    stamps = (b"created_at", b"enqueued_at")
+    assert {k: v for k, v in saved.items() if k not in stamps} == {
+        k: v for k, v in as_redis.items() if k not in stamps and v != b""
+    }
+    job = Job.fetch("event-d-hash", connection=redis_client, serializer=JSONSerializer)
+    assert (job.func_name, job.args, job.retries_left) == (
+        "bot.jobs.handle_delivery",
+        ["d-hash"],
+        3,
+    )

@@ -94,9 +94,13 @@ class _ModelDouble:
         self.app = Starlette(routes=[Route(path, self._handle, methods=["POST"])])
 
     # -- scripting ---------------------------------------------------------------------------
-    def script(self, model: str, turns: list[Turn]) -> None:
+    def script(self, model: str, turns: list[Turn], when: str | None = None) -> None:
+        """Queue replies for `model`; with `when`, only for requests whose text contains it.
+
+        Keyed scripts let concurrent conversations (several workers) each get their own turns.
+        """
         with self._lock:
-            self._turns[model].extend(turns)
+            self._turns[model if when is None else f"{model}\0{when}"].extend(turns)
 
     def fail_next(
         self,
@@ -112,7 +116,7 @@ class _ModelDouble:
 
     def remaining(self, model: str) -> int:
         with self._lock:
-            return len(self._turns[model])
+            return sum(len(q) for k, q in self._turns.items() if k.split("\0")[0] == model)
 
     def bodies(self, model: str | None = None) -> list[dict[str, Any]]:
         """Bodies of the requests that were answered 200, optionally for one model."""
@@ -172,12 +176,22 @@ class _ModelDouble:
             return self._error(400, problem)
         model = str(body.get("model", ""))
         with self._lock:
-            turn = self._turns[model].popleft() if self._turns[model] else None
+            turns = self._turns_for(model, body)
+            turn = turns.popleft() if turns else None
         if turn is None:
             return self._error(400, f"script exhausted for model {model!r}")
         response = JSONResponse(self._render(model, turn))
         response.delay_s = turn.delay_s  # type: ignore[attr-defined]
         return response
+
+    def _turns_for(self, model: str, body: dict[str, Any]) -> deque[Turn]:
+        keyed = [k for k, q in self._turns.items() if q and k.startswith(f"{model}\0")]
+        if keyed:
+            text = json.dumps(body.get("messages", []))
+            for key in keyed:
+                if key.split("\0", 1)[1] in text:
+                    return self._turns[key]
+        return self._turns[model]
 
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):04d}"

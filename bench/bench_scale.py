@@ -1,0 +1,131 @@
+"""Scale: tasks per minute with 1, 2 and 4 real `feature-crew worker` processes.
+
+The model double answers every call after a fixed delay (2 s: the work waits on the model,
+so more workers must overlap it). Each round labels the same number of fresh issues at once
+and waits for every review; then checks that each issue got exactly one PR and one review
+(nothing lost, nothing doubled) and reports each worker process tree's peak RSS (the worker,
+its events sidecar and the forked job processes, sampled every 100 ms).
+`python bench/bench_scale.py [--tasks 8] [--workers 1,2,4] [--delay 2] [--tools ...]
+[--no-warmup]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import verdict
+from bench.stand import REPO, Stand, stand
+
+TARGET = 1.8  # two workers' tasks per minute, as a multiple of one's
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """The largest resident set among a process and its descendants, in KiB."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except OSError:
+                continue
+    family, peak = {pid}, 0
+    for _ in range(4):
+        family |= {p for p, parent in parents.items() if parent in family}
+    for p in family:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            continue
+    return peak
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.peaks = dict.fromkeys(pids, 0)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            for pid in self.peaks:
+                self.peaks[pid] = max(self.peaks[pid], _tree_rss_kb(pid))
+
+
+def one_round(st: Stand, workers: int, tasks: int, first: int, delay: float) -> dict[str, object]:
+    st.start_workers(workers)
+    st.wait_for_workers(workers)
+    sampler = RssSampler([w.pid for w in st.workers])
+    sampler.start()
+    numbers = [st.open_issue(first + i, delay_s=delay) for i in range(tasks)]
+    start = time.perf_counter()
+    for number in numbers:
+        st.label(number)
+    st.wait_reviewed(numbers, timeout=120 + tasks * 60)
+    elapsed = time.perf_counter() - start
+    sampler.done.set()
+    time.sleep(1)  # a late duplicate would show up here
+    pulls = st.pull_counts()
+    with st.github.state.lock:
+        reviews = {n: len(st.github.state.reviews_on(REPO, _pr(st, n))) for n in numbers}
+    st.stop_workers()
+    return {
+        "per_min": tasks / elapsed * 60,
+        "elapsed": elapsed,
+        "intact": all(pulls.get(n) == 1 and reviews[n] == 1 for n in numbers),
+        "rss_mb": [kb / 1024 for kb in sampler.peaks.values()],
+    }
+
+
+def _pr(st: Stand, number: int) -> int:
+    for pull in st.github.state.open_pulls(REPO):
+        if pull.head_ref.startswith(f"feature-crew/issue-{number}-"):
+            return int(pull.number)
+    return -1
+
+
+def main(
+    tasks: int, levels: list[int], delay: float, tools: list[str] | None, warmup: bool
+) -> None:
+    results = {}
+    with stand(tools=tools) as st:
+        if warmup:  # mirror and environments exist before the first round
+            st.start_workers(1)
+            st.wait_for_workers(1)
+            st.run_task(st.open_issue(0))
+            st.stop_workers()
+        for i, workers in enumerate(levels):
+            results[workers] = one_round(st, workers, tasks, 1 + i * tasks, delay)
+    for workers, r in results.items():
+        rss = ", ".join(f"{m:.0f}" for m in r["rss_mb"])  # type: ignore[attr-defined]
+        print(f"{workers} worker(s): {tasks} tasks in {r['elapsed']:.1f} s = "
+              f"{r['per_min']:.1f} tasks/min; {'intact' if r['intact'] else 'LOST OR DOUBLED'}; "
+              f"peak RSS per worker process tree {rss} MB")  # fmt: skip
+    base = float(results[levels[0]]["per_min"])  # type: ignore[arg-type]
+    for workers in levels[1:]:
+        print(f"{workers} workers: {float(results[workers]['per_min']) / base:.2f}x one")  # type: ignore[arg-type]
+    two = levels[1] if len(levels) > 1 else levels[0]
+    ratio = float(results[two]["per_min"]) / base  # type: ignore[arg-type]
+    intact = all(r["intact"] for r in results.values())
+    verdict("bench_scale", ratio, TARGET, ratio >= TARGET and intact)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=8)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--delay", type=float, default=2.0, help="seconds per model call")
+    parser.add_argument("--tools", help="audit tools, comma-separated (default: the config's)")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up task")
+    a = parser.parse_args()
+    levels = [int(w) for w in a.workers.split(",")]
+    main(a.tasks, levels, a.delay, a.tools.split(",") if a.tools else None, not a.no_warmup)

@@ -7,13 +7,13 @@ from typing import Any
 
 from handlers.context import HandlerContext, Outcome, writer_client
 from handlers.tasks import (
-    cancel_task,
+    cancel_record,
     refresh_status,
     request_changes,
     resume_on_answer,
     task_for_thread,
 )
-from pipeline.models import TaskState
+from pipeline.models import TaskRecord, TaskState
 from pipeline.prompts import human_feedback
 
 _COMMAND = re.compile(r"^/crew\s+(?P<name>[a-z]+)\b(?P<rest>.*)$", re.DOTALL)
@@ -34,10 +34,21 @@ def _run_command(name: str, rest: str, event: dict[str, Any], ctx: HandlerContex
     gh = writer_client(event, ctx)
     if isinstance(gh, Outcome):
         return gh
+    return obey_command(name, rest, task_for_thread(event, ctx), event, ctx, "/crew " + name)
+
+
+def obey_command(
+    name: str,
+    rest: str,
+    record: TaskRecord | None,
+    event: dict[str, Any],
+    ctx: HandlerContext,
+    via: str,
+) -> Outcome:
+    """A writer's cancel, retry or status on a task: one decision for comments and buttons."""
     login = event["sender"]["login"]
     if name == "cancel":
-        return cancel_task(event, ctx, f"cancelled by @{login} with /crew cancel")
-    record = task_for_thread(event, ctx)
+        return cancel_record(record, event, ctx, f"cancelled by @{login} with {via}")
     if record is None:
         return Outcome.ignore("no task on this thread")
     if name == "status":

@@ -256,6 +256,37 @@ class GitHubDouble:
             fields = {"event": event, "body": body, "comments": comments or []}
             return review_pull(self, pull, user, fields).id
 
+    def click_check_run_button(self, repo: str, run_id: int, identifier: str, user: str) -> str:
+        """A person presses one of a check run's `actions` buttons; only offered ones exist."""
+        with self.state.lock:
+            run = self.state.check_runs[run_id]
+            if identifier not in {a["identifier"] for a in run.actions}:
+                raise ValueError(f"check run {run_id} offers no button {identifier!r}")
+            delivery = actions.send(
+                self,
+                "check_run",
+                "requested_action",
+                repo,
+                self.state.user(user).login,
+                check_run=self.shapes.check_run(run),
+                requested_action={"identifier": identifier},
+            )
+            return delivery.guid
+
+    def rerequest_check_run(self, repo: str, run_id: int, user: str) -> str:
+        """A person clicks "Re-run" on a check run's page."""
+        with self.state.lock:
+            run = self.state.check_runs[run_id]
+            delivery = actions.send(
+                self,
+                "check_run",
+                "rerequested",
+                repo,
+                self.state.user(user).login,
+                check_run=self.shapes.check_run(run),
+            )
+            return delivery.guid
+
     def build_delivery(
         self, event: str, action: str | None = None, *, secret: str | None = None, **objects: Any
     ) -> tuple[dict[str, str], bytes]:

@@ -139,6 +139,7 @@ class CheckRun:
     started_at: datetime | None
     completed_at: datetime | None
     check_suite_id: int
+    actions: list[dict[str, str]] = field(default_factory=list)  # the buttons on its page
 
 
 @dataclass

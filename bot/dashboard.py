@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -120,9 +121,17 @@ async def show_dashboard(request: Request) -> Response:
     if not rt.settings.app_configured or rt.settings.webhook_secret is None:
         return await show_setup(request)
     filters = Filters.of(request)
-    data = await run_in_threadpool(_dashboard_data, rt, filters)  # Redis stays off the loop
     pages: Pages = request.app.state.pages
+    try:
+        data = await run_in_threadpool(_dashboard_data, rt, filters)  # Redis off the loop
+    except RedisError:
+        return _store_down(pages)
     return pages.render("dashboard.html", refresh_s=REFRESH_S, filters=filters, **data)
+
+
+def _store_down(pages: Pages) -> Response:
+    message = "Redis is unreachable, so there is nothing to show; /health says more."
+    return pages.render("message.html", status=503, refresh_s=REFRESH_S, message=message)
 
 
 def _dashboard_data(rt: WebRuntime, filters: Filters) -> dict[str, Any]:
@@ -145,7 +154,10 @@ async def show_task(request: Request) -> Response:
     rt: WebRuntime = request.app.state.runtime
     pages: Pages = request.app.state.pages
     task_id = str(request.path_params["task_id"])
-    record = await run_in_threadpool(rt.store.get, task_id)
+    try:
+        record = await run_in_threadpool(rt.store.get, task_id)
+    except RedisError:
+        return _store_down(pages)
     if record is None:
         return pages.render("message.html", status=404, message=f"No task {task_id!r}.")
     return pages.render("task.html", refresh_s=REFRESH_S, task=_row(rt, record))

@@ -35,23 +35,23 @@ def load_manifest() -> dict[str, Any]:
     return dict(yaml.safe_load(text))
 
 
-def manifest_for(base_url: str, name: str | None) -> dict[str, Any]:
+def manifest_for(hook_base: str, own_base: str, name: str | None) -> dict[str, Any]:
+    """GitHub sends webhooks to `hook_base`; the browser comes back to this very server."""
     manifest = load_manifest()
-    manifest["hook_attributes"] = {
-        **manifest.get("hook_attributes", {}),
-        "url": f"{base_url}/webhooks",
-    }
-    manifest["redirect_url"] = f"{base_url}/setup/callback"
+    hook = {**manifest.get("hook_attributes", {}), "url": f"{hook_base}/webhooks"}
+    manifest["hook_attributes"] = hook
+    # Never an address from the query: the code (worth the App's key) must come back here.
+    manifest["redirect_url"] = f"{own_base}/setup/callback"
     if name:
         manifest["name"] = name
     return manifest
 
 
-def _base_url(request: Request) -> str:
+def _hook_base(request: Request, own_base: str) -> str:
     given = request.query_params.get("url", "").strip().rstrip("/")
     if re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", given):
         return given
-    return str(request.base_url).rstrip("/")
+    return own_base
 
 
 def env_file_has_app() -> bool:
@@ -72,13 +72,14 @@ async def show_setup(request: Request) -> Response:
     name = request.query_params.get("name", "").strip()
     org = org if _ORG.match(org) else ""
     name = name if _NAME.match(name) else ""
-    base = _base_url(request)
+    own = str(request.base_url).rstrip("/")
+    base = _hook_base(request, own)
     state = pages.sessions.sign(secrets.token_urlsafe(24))
     where = f"/organizations/{quote(org)}/settings/apps/new" if org else "/settings/apps/new"
     response = pages.render(
         "setup.html",
         action=f"{rt.settings.web_url}{where}?{urlencode({'state': state})}",
-        manifest=json.dumps(manifest_for(base, name or None)),
+        manifest=json.dumps(manifest_for(base, own, name or None)),
         missing=_missing(rt),
         org=org,
         name=name,

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app import create_app
 from bot.store import TaskStore
 from pipeline.models import ReviewAction, TaskState
+from tests.conftest import RedisServer
 from tests.doubles.server import ServerThread
 from tests.helpers import SECRET, settings_with
 from tests.test_taskstats import _task, _to_pr
@@ -143,3 +144,14 @@ def test_sessions_are_signed_by_this_process_and_the_bearer_header_works(
         assert stolen.status_code == 401
     finally:
         other.stop()
+
+
+def test_a_dashboard_without_redis_says_so_instead_of_failing(
+    dashboard: str, redis_server: RedisServer
+) -> None:
+    redis_server.stop()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    page = httpx.get(f"{dashboard}/", headers=auth)
+    task = httpx.get(f"{dashboard}/tasks/t-1", headers=auth)
+    assert page.status_code == task.status_code == 503
+    assert "Redis is unreachable" in page.text and "Traceback" not in page.text

@@ -115,10 +115,13 @@ def test_an_expired_code_says_to_start_again_and_organisations_get_their_form(
 ) -> None:
     gh, web = setup.github, setup.web
     with httpx.Client(base_url=web.url) as browser:
-        page = browser.get("/", params={"org": "octo-org", "name": "Crew of Octo"})
+        hooks = "https://hooks.example.com/crew"
+        page = browser.get("/", params={"org": "octo-org", "name": "Crew of Octo", "url": hooks})
         action, manifest = _form(page.text)
         assert action.startswith(f"{gh.url}/organizations/octo-org/settings/apps/new?state=")
         assert manifest["name"] == "Crew of Octo"
+        assert manifest["hook_attributes"]["url"] == f"{hooks}/webhooks"
+        assert manifest["redirect_url"] == f"{web.url}/setup/callback"  # never elsewhere
         github = browser.post(action, data={"manifest": json.dumps(manifest)})
         gh.expire_manifest_codes()
         late = browser.get(github.headers["location"])

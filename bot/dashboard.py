@@ -46,6 +46,10 @@ class Filters:
             state=state if state in {s.value for s in TaskState} else "",
         )
 
+    @property
+    def narrow(self) -> bool:
+        return bool(self.repo or self.tier or self.state)
+
     def keep(self, record: TaskRecord) -> bool:
         p = record.progress
         return (
@@ -136,7 +140,8 @@ def _store_down(pages: Pages) -> Response:
 
 def _dashboard_data(rt: WebRuntime, filters: Filters) -> dict[str, Any]:
     window = read_window(rt.store, WINDOWS[filters.window], filters.tier or None)
-    recent = rt.store.recent(RECENT_READ)
+    # Records cost a parse each: read past the rows shown only to fill a filtered list.
+    recent = rt.store.recent(RECENT_READ if filters.narrow else RECENT_SHOWN)
     return {
         "windows": list(WINDOWS),
         "states": [s.value for s in TaskState],

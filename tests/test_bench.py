@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(("script", "args"), [("bench_ingress.py", ["20"]),
-                                              ("bench_workspace.py", ["2", "10"])])  # fmt: skip
+                                              ("bench_workspace.py", ["2", "10"]),
+                                              ("bench_dashboard.py", ["40"])])  # fmt: skip
 def test_benchmark_runs_and_prints_its_ratio(script: str, args: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "FEATURE_CREW"))}
     out = subprocess.run(

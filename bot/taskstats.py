@@ -22,7 +22,7 @@ DAY_S = 86400
 class Tally(BaseModel):
     """What a task has already added to the counters: kept in its record, so re-runs add nothing."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     cost_usd: float = 0.0
     attempts: int = 0

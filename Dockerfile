@@ -23,7 +23,7 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY pipeline ./pipeline
 COPY guardrails ./guardrails
-COPY Procfile app.yml config.example.toml ./
+COPY Procfile config.example.toml ./
 RUN pip install .
 
 USER crew

@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.dashboard import log_in, show_dashboard
+from bot.dashboard import log_in, show_dashboard, show_task
+from bot.pages import Pages
 from bot.runtime import WebRuntime
 from bot.settings import Settings
+from bot.setup import finish_setup
 from bot.webhooks import receive_webhook
 
 
@@ -57,11 +59,14 @@ def create_app(settings: Settings) -> Starlette:
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/", show_dashboard, methods=["GET"]),
+            Route("/tasks/{task_id}", show_task, methods=["GET"]),
             Route("/login", log_in, methods=["POST"]),
+            Route("/setup/callback", finish_setup, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.pages = Pages()  # its session key lives as long as this process
     return app
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--metric", choices=("success_rate", "cost", "latency"))
     m.add_argument("--json", action="store_true")
     c = sub.add_parser("config", help="show the effective config")
-    c.add_argument("--check", action="store_true", help="also check Redis and GitHub access")
+    c.add_argument(
+        "--check", action="store_true", help="also check Redis, the GitHub App and the models"
+    )
     r = sub.add_parser("replay", help="handle a saved webhook payload as if just delivered")
     r.add_argument("event")
     r.add_argument("payload", type=Path)
@@ -168,20 +169,22 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
 
 def _metrics(settings: Settings, args: argparse.Namespace) -> int:
     from bot.cli_views import metrics_view
-    from bot.taskstats import summarize
+    from bot.metrics import read_window
 
     store, _ = _store(settings)
-    summary = summarize(store.iter_all(since=time.time() - args.duration), tier=args.tier)
+    window = read_window(store, args.duration, None if args.tier is None else str(args.tier))
     data: dict[str, Any] = {
         "duration_s": args.duration,
-        "by_state": dict(summary.by_state),
-        "tiers": {t: s.as_dict() for t, s in sorted(summary.by_tier.items())},
+        "days": window.days,
+        "tiers": {t: s.as_dict() for t, s in window.by_tier.items()},
     }
     if args.metric:
-        key = {"success_rate": "success_rate", "cost": "cost_usd", "latency": "median_latency_s"}
-        data["tiers"] = {
-            t: {key[args.metric]: v[key[args.metric]]} for t, v in data["tiers"].items()
-        }
+        keys = {
+            "success_rate": ("success_rate",),
+            "cost": ("cost_usd", "cost_by_day"),
+            "latency": ("latency_p50_s", "latency_p90_s", "latency_p99_s"),
+        }[args.metric]
+        data["tiers"] = {t: {k: v[k] for k in keys} for t, v in data["tiers"].items()}
     return _emit(data, args.json, metrics_view)
 
 
@@ -190,7 +193,7 @@ def _config(settings: Settings, args: argparse.Namespace) -> int:
     if args.check:
         from bot.cli_checks import check_setup
 
-        check_setup(settings)
+        return check_setup(settings)
     return 0
 
 

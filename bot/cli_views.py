@@ -34,7 +34,12 @@ def queue_view(data: dict[str, Any]) -> str:
 
 
 def metrics_view(data: dict[str, Any]) -> str:
-    lines = [f"last {data['duration_s'] / 86400:.1f} days"]
+    lines = [f"last {len(data['days'])} UTC days ({data['days'][0]} to {data['days'][-1]})"]
     for tier, stats in data["tiers"].items():
-        lines.append(f"tier {tier}: " + "  ".join(f"{k}={v}" for k, v in stats.items()))
+        figures = (f"{k}={_figure(v)}" for k, v in stats.items() if not isinstance(v, dict))
+        lines.append(f"tier {tier}: " + "  ".join(figures))
     return "\n".join(lines) if data["tiers"] else lines[0] + "\nno tasks"
+
+
+def _figure(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,139 +1,191 @@
-"""GET /: the dashboard of recent tasks, or the setup page while the App has no credentials."""
+"""GET /: the dashboard of tasks and per-tier figures, its task pages and its login."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import time
-from html import escape
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
 
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
+from bot.metrics import read_window
+from bot.pages import Pages
 from bot.runtime import WebRuntime
-from bot.taskstats import summarize
-from pipeline.messages import usd
-from pipeline.models import TaskRecord
+from bot.setup import show_setup
+from bot.taskstats import TierWindow
+from pipeline.models import TaskRecord, TaskState
 
-SUMMARY_WINDOW_S = 7 * 24 * 3600
-
-_COOKIE = "feature_crew_dashboard"
-
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Feature Crew</title><meta name="viewport" content="width=device-width">
-<style>body{{font:15px system-ui,sans-serif;margin:2rem;max-width:70rem}}
-table{{border-collapse:collapse;width:100%}}td,th{{padding:.3rem .6rem;border-bottom:1px solid #ddd;
-text-align:left}}code{{background:#f4f4f4;padding:0 .2rem}}</style></head>
-<body><h1>Feature Crew</h1>{body}</body></html>"""
-
-_SETUP = """<p><strong>Setup needed.</strong> This server has no GitHub App credentials yet, so it
-refuses every webhook delivery.</p><ol>
-<li>Register a GitHub App from <code>app.yml</code> (permissions, events) with its webhook URL
-pointing at <code>https://&lt;this host&gt;/webhooks</code>.</li>
-<li>Set <code>GITHUB_APP_ID</code>, <code>GITHUB_PRIVATE_KEY_PATH</code> (or
-<code>GITHUB_PRIVATE_KEY</code>) and <code>GITHUB_WEBHOOK_SECRET</code>, then restart
-<code>web</code> and <code>worker</code>.</li></ol><p>Missing now: {missing}.</p>"""
-
-_LOGIN = """<form method="post" action="/login"><label>Dashboard token
-<input type="password" name="token" autocomplete="current-password"></label>
-<button type="submit">Open</button></form>{error}"""
+WINDOWS = {"1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+DEFAULT_WINDOW = "7d"
+REFRESH_S = 30
+RECENT_READ, RECENT_SHOWN = 200, 50
+CHART_W, CHART_H = 168, 28
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(b"feature-crew-dashboard:" + token.encode()).hexdigest()
+@dataclass(frozen=True)
+class Filters:
+    window: str
+    repo: str
+    tier: str
+    state: str
 
-
-def _authorized(request: Request, token: str) -> bool:
-    header = request.headers.get("authorization", "")
-    if header.startswith("Bearer ") and hmac.compare_digest(header[7:], token):
-        return True
-    return hmac.compare_digest(request.cookies.get(_COOKIE, ""), _digest(token))
-
-
-def _row(record: TaskRecord) -> str:
-    p, s = record.progress, record.spec
-    pr = f'<a href="{escape(p.pr_url)}">#{p.pr_number}</a>' if p.pr_url else ""
-    cells = (
-        escape(s.id),
-        escape(s.repo_full_name),
-        f"#{s.issue_number}",
-        escape(p.state.value),
-        str(p.tier or ""),
-        usd(p.cost_usd),
-        f"{record.duration_s:.0f}s",
-        pr,
-    )
-    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
-
-
-def _missing(rt: WebRuntime) -> str:
-    env = rt.settings.env
-    names = [
-        name
-        for name, present in (
-            ("GITHUB_APP_ID", env.github_app_id is not None),
-            ("GITHUB_PRIVATE_KEY", rt.settings.private_key is not None),
-            ("GITHUB_WEBHOOK_SECRET", env.github_webhook_secret is not None),
+    @classmethod
+    def of(cls, request: Request) -> Filters:
+        """Only known values count: anything else is the same as no filter."""
+        q = request.query_params
+        window = q.get("window", "")
+        tier, state = q.get("tier", ""), q.get("state", "")
+        return cls(
+            window=window if window in WINDOWS else DEFAULT_WINDOW,
+            repo=q.get("repo", "")[:200],
+            tier=tier if tier in ("1", "2", "3") else "",
+            state=state if state in {s.value for s in TaskState} else "",
         )
-        if not present
-    ]
-    return ", ".join(f"<code>{n}</code>" for n in names) or "nothing"
+
+    @property
+    def narrow(self) -> bool:
+        return bool(self.repo or self.tier or self.state)
+
+    def keep(self, record: TaskRecord) -> bool:
+        p = record.progress
+        return (
+            (not self.repo or record.spec.repo_full_name == self.repo)
+            and (not self.tier or str(p.tier) == self.tier)
+            and (not self.state or p.state.value == self.state)
+        )
+
+
+@dataclass(frozen=True)
+class Bar:
+    day: str
+    usd: float
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    top: float
+    bars: list[Bar]
+
+
+def cost_chart(stats: TierWindow) -> Chart:
+    """Bar geometry for a tier's cost per day; days without spend get a 1 px baseline."""
+    points = stats.chart_points()
+    top = max((usd for _, usd in points), default=0.0)
+    step = CHART_W / max(len(points), 1)
+    bars = []
+    for i, (day, usd) in enumerate(points):
+        h = max(round(CHART_H * usd / top, 1), 1.0) if top > 0 else 1.0
+        bars.append(Bar(day, round(usd, 6), round(i * step, 1), CHART_H - h, step * 0.8, h))
+    return Chart(CHART_W, CHART_H, top, bars)
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    record: TaskRecord
+    issue_url: str | None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.record, name)
+
+
+def _row(rt: WebRuntime, record: TaskRecord) -> TaskRow:
+    spec = record.spec
+    if spec.installation_id <= 0 or "/" not in spec.repo_full_name:
+        return TaskRow(record, None)  # a local task: no issue anywhere
+    return TaskRow(
+        record, f"{rt.settings.web_url}/{spec.repo_full_name}/issues/{spec.issue_number}"
+    )
+
+
+def _gate(request: Request) -> Response | None:
+    """The login page unless the request carries the token or a live session."""
+    rt: WebRuntime = request.app.state.runtime
+    pages: Pages = request.app.state.pages
+    token = rt.settings.env.dashboard_token
+    if token is None or pages.sessions.authorized(request, token.get_secret_value()):
+        return None
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return pages.render("login.html", status=401, next=target, error="")
 
 
 async def show_dashboard(request: Request) -> Response:
+    if (refused := _gate(request)) is not None:
+        return refused
     rt: WebRuntime = request.app.state.runtime
-    token = rt.settings.env.dashboard_token
-    if token is not None and not _authorized(request, token.get_secret_value()):
-        return HTMLResponse(_PAGE.format(body=_LOGIN.format(error="")), status_code=401)
     if not rt.settings.app_configured or rt.settings.webhook_secret is None:
-        return HTMLResponse(_PAGE.format(body=_SETUP.format(missing=_missing(rt))))
-    body = await run_in_threadpool(_render_tasks, rt)  # Redis calls stay off the event loop
-    return HTMLResponse(_PAGE.format(body=body))
+        return await show_setup(request)
+    filters = Filters.of(request)
+    pages: Pages = request.app.state.pages
+    try:
+        data = await run_in_threadpool(_dashboard_data, rt, filters)  # Redis off the loop
+    except RedisError:
+        return _store_down(pages)
+    return pages.render("dashboard.html", refresh_s=REFRESH_S, filters=filters, **data)
 
 
-def _render_tasks(rt: WebRuntime) -> str:
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("Task", "Repository", "Issue", "State", "Tier", "Cost", "Duration", "PR")
-    )
-    rows = "".join(_row(r) for r in rt.store.recent(50))
-    rows = rows or '<tr><td colspan="8">No tasks yet.</td></tr>'
-    return _tier_summary(rt) + f"<h2>Recent tasks</h2><table><tr>{head}</tr>{rows}</table>"
+def _store_down(pages: Pages) -> Response:
+    message = "Redis is unreachable, so there is nothing to show; /health says more."
+    return pages.render("message.html", status=503, refresh_s=REFRESH_S, message=message)
 
 
-def _tier_summary(rt: WebRuntime) -> str:
-    stats = summarize(rt.store.iter_all(since=time.time() - SUMMARY_WINDOW_S)).by_tier
-    if not stats:
-        return ""
-    head = "".join(f"<th>{h}</th>" for h in ("Tier", "Tasks", "Success", "Cost", "Median latency"))
-    rows = "".join(
-        f"<tr><td>{escape(tier)}</td><td>{s.tasks}</td>"
-        f"<td>{'-' if s.success_rate is None else f'{s.success_rate:.0%}'}</td>"
-        f"<td>{usd(s.cost_usd)}</td>"
-        f"<td>{'-' if s.median_latency_s is None else f'{s.median_latency_s:.0f} s'}</td></tr>"
-        for tier, s in sorted(stats.items())
-    )
-    return f"<h2>Last 7 days</h2><table><tr>{head}</tr>{rows}</table>"
+def _dashboard_data(rt: WebRuntime, filters: Filters) -> dict[str, Any]:
+    window = read_window(rt.store, WINDOWS[filters.window], filters.tier or None)
+    # Records cost a parse each: read past the rows shown only to fill a filtered list.
+    recent = rt.store.recent(RECENT_READ if filters.narrow else RECENT_SHOWN)
+    return {
+        "windows": list(WINDOWS),
+        "states": [s.value for s in TaskState],
+        "repos": sorted({r.spec.repo_full_name for r in recent} | ({filters.repo} - {""})),
+        "days": window.days,
+        "tiers": window.by_tier,
+        "charts": {tier: cost_chart(stats) for tier, stats in window.by_tier.items()},
+        "tasks": [_row(rt, r) for r in recent if filters.keep(r)][:RECENT_SHOWN],
+    }
+
+
+async def show_task(request: Request) -> Response:
+    if (refused := _gate(request)) is not None:
+        return refused
+    rt: WebRuntime = request.app.state.runtime
+    pages: Pages = request.app.state.pages
+    task_id = str(request.path_params["task_id"])
+    try:
+        record = await run_in_threadpool(rt.store.get, task_id)
+    except RedisError:
+        return _store_down(pages)
+    if record is None:
+        return pages.render("message.html", status=404, message=f"No task {task_id!r}.")
+    return pages.render("task.html", refresh_s=REFRESH_S, task=_row(rt, record))
+
+
+def _safe_next(target: str) -> str:
+    # Only a path on this server: never an open redirect to another host.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return quote(target, safe="/?&=%-._~")
 
 
 async def log_in(request: Request) -> Response:
     rt: WebRuntime = request.app.state.runtime
+    pages: Pages = request.app.state.pages
     token = rt.settings.env.dashboard_token
-    if token is None:
-        return RedirectResponse("/", status_code=303)
     form = await request.form()
-    given = str(form.get("token", ""))
-    if not hmac.compare_digest(given, token.get_secret_value()):
-        body = _LOGIN.format(error="<p>Wrong token.</p>")
-        return HTMLResponse(_PAGE.format(body=body), status_code=401)
-    response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        _COOKIE,
-        _digest(given),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        max_age=12 * 3600,
-    )
+    target = _safe_next(str(form.get("next", "/")))
+    if token is None:
+        return RedirectResponse(target, status_code=303)
+    given = str(form.get("token", "")).encode()
+    if not hmac.compare_digest(given, token.get_secret_value().encode()):
+        return pages.render("login.html", status=401, next=target, error="Wrong token.")
+    response = RedirectResponse(target, status_code=303)
+    pages.sessions.start(response, secure=request.url.scheme == "https")
     return response

@@ -1,4 +1,4 @@
-"""Prometheus metrics: ingress counters in the web process, task figures read from Redis."""
+"""Prometheus metrics: ingress counters in the web process, task figures from the tier counters."""
 
 from __future__ import annotations
 
@@ -12,13 +12,19 @@ from redis.exceptions import RedisError
 
 from bot.queue import TaskQueue
 from bot.store import TaskStore
-from bot.taskstats import summarize
+from bot.taskstats import Window, summarize, window_days
 
-WINDOW_S = 7 * 24 * 3600
+WINDOW_S = 7 * 24 * 3600  # the dashboard's default window too, so the figures agree
+
+
+def read_window(store: TaskStore, duration_s: float, tier: str | None = None) -> Window:
+    """Per-tier figures of the last `duration_s` (whole UTC days), from the counters alone."""
+    days = window_days(duration_s, time.time())
+    return summarize(store.tier_counts(days), days, tier)
 
 
 class TaskCollector(Collector):
-    """Reads task records at scrape time, so every process sees the same figures."""
+    """Reads the counters at scrape time, so every process sees the same figures."""
 
     def __init__(self, store: TaskStore, queue: TaskQueue) -> None:
         self.store = store
@@ -27,20 +33,14 @@ class TaskCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             depths = self.queue.depths()
-            stats = summarize(self.store.iter_all(since=time.time() - WINDOW_S))
+            window = read_window(self.store, WINDOW_S)
         except RedisError:
             return
         queued = GaugeMetricFamily("feature_crew_queue_depth", "Jobs waiting", labels=["queue"])
         for name, depth in depths.items():
             queued.add_metric([name], depth)
         yield queued
-        states = GaugeMetricFamily(
-            "feature_crew_tasks", "Tasks of the last 7 days by state", labels=["state"]
-        )
-        for state, count in stats.by_state.items():
-            states.add_metric([state], count)
-        yield states
-        yield from stats.tier_metrics()
+        yield from window.tier_metrics()
 
 
 class Metrics:

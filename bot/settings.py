@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,7 +21,11 @@ def _default_home() -> Path:
 class EnvSettings(BaseSettings):
     """The process environment, as named in CONTRACT.md."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # `.env` in the working directory: where the setup page writes the App's credentials.
+    # Variables set in the environment win over it.
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, env_file=".env", env_file_encoding="utf-8"
+    )
 
     github_app_id: int | None = Field(default=None, validation_alias="GITHUB_APP_ID")
     github_private_key: SecretStr | None = Field(
@@ -83,6 +88,15 @@ class Settings:
     @property
     def api_url(self) -> str:
         return self.env.github_api_url.rstrip("/")
+
+    @property
+    def web_url(self) -> str:
+        """GitHub's web host for the API in use: github.com, or an Enterprise host."""
+        url = urlsplit(self.api_url)
+        path = url.path.rstrip("/")
+        if path.endswith("/api/v3"):  # GitHub Enterprise Server
+            return urlunsplit((url.scheme, url.netloc, path[: -len("/api/v3")], "", ""))
+        return f"{url.scheme}://{url.netloc.removeprefix('api.')}"
 
 
 def _config_path(env: EnvSettings) -> Path | None:

@@ -12,6 +12,7 @@ from typing import Any, cast
 from redis import Redis
 from redis.exceptions import WatchError
 
+from bot.taskstats import TIERS, Increment, Tally, count_changes
 from pipeline.cost import Hold, OverBudget, TaskCostCapped
 from pipeline.errors import PermanentError, TaskCancelled, TransientError
 from pipeline.models import TaskProgress, TaskRecord, TaskSpec, TaskState, Transition
@@ -20,6 +21,7 @@ from pipeline.states import can_move
 PREFIX = "fc"
 DELIVERY_TTL_S = 3 * 24 * 3600 + 3600  # GitHub redelivers up to 3 days back
 TASK_TTL_S = 90 * 24 * 3600
+STATS_TTL_S = 400 * 24 * 3600  # outlives every task record, so an outcome can be taken back
 
 # Claims the issue for this task unless another live task holds it, and creates the record.
 # Returns {status, task_id}: 1 created, 2 already existed (a re-run), 0 another task is live.
@@ -146,6 +148,24 @@ def redis_key(*parts: object) -> str:
     return ":".join((PREFIX, *(str(p) for p in parts)))
 
 
+def stats_key(tier: str, day: str) -> str:
+    return redis_key("stats", tier, day)
+
+
+def _tally(raw: object) -> Tally:
+    return Tally.model_validate_json(raw) if isinstance(raw, bytes | str) else Tally()
+
+
+def _add_counts(pipe: Any, increments: list[Increment]) -> None:
+    for tier, day, name, amount in increments:
+        key = stats_key(tier, day)
+        if isinstance(amount, int):
+            pipe.hincrby(key, name, amount)
+        else:
+            pipe.hincrbyfloat(key, name, amount)
+        pipe.expire(key, STATS_TTL_S)
+
+
 class TaskStore:
     """Task records: spec, progress and transitions, with a state machine on every write."""
 
@@ -239,21 +259,41 @@ class TaskStore:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     record = self.require(task_id)
                     progress, event = _next(record, state, note, changes, expect)
+                    tally, increments = count_changes(
+                        _tally(pipe.hget(key, "tally")),
+                        progress,
+                        record.spec.created_at,
+                        progress.updated_at,
+                    )
                     pipe.multi()
                     pipe.hset(
                         key,
                         mapping={
                             "progress": progress.model_dump_json(),
                             "state": progress.state.value,
+                            "tally": tally.model_dump_json(),
                         },
                     )
                     if event is not None:
                         pipe.rpush(redis_key("task", task_id, "events"), event.model_dump_json())
+                    _add_counts(pipe, increments)  # in the same transaction as the state
                     pipe.execute()
                 except WatchError:
                     continue
                 events = (*record.transitions, event) if event else record.transitions
                 return record.model_copy(update={"progress": progress, "transitions": events})
+
+    def tier_counts(self, days: list[str]) -> dict[tuple[str, str], dict[str, float]]:
+        """The raw per-tier, per-day counters of those days, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pairs = [(tier, day) for tier in TIERS for day in days]
+        for tier, day in pairs:
+            pipe.hgetall(stats_key(tier, day))
+        return {
+            pair: {_text(k): float(v) for k, v in raw.items()}
+            for pair, raw in zip(pairs, pipe.execute(), strict=True)
+            if raw
+        }
 
     @contextmanager
     def lease(self, task_id: str, owner: str, ttl_s: int) -> Iterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.check_run import act_on_check_button
 from handlers.context import Handler, HandlerContext, Outcome
 from handlers.installation import note_installation
 from handlers.issue_comment import act_on_comment
@@ -13,7 +14,8 @@ from handlers.pull_request_review import act_on_human_review
 
 __all__ = ["HANDLERS", "Handler", "HandlerContext", "Outcome", "dispatch", "wants"]
 
-HUMAN_ONLY = frozenset({"issues", "issue_comment", "pull_request_review"})
+# check_run: GitHub echoes our own check runs too; only a person clicks their buttons.
+HUMAN_ONLY = frozenset({"issues", "issue_comment", "pull_request_review", "check_run"})
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("issues", "labeled"): queue_task_for_label,
@@ -22,6 +24,8 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("issue_comment", "created"): act_on_comment,
     ("pull_request", "closed"): record_pull_closed,
     ("pull_request_review", "submitted"): act_on_human_review,
+    ("check_run", "requested_action"): act_on_check_button,
+    ("check_run", "rerequested"): act_on_check_button,
     ("installation", "created"): note_installation,
     ("installation", "deleted"): note_installation,
     ("installation", "suspend"): note_installation,

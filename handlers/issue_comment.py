@@ -8,13 +8,13 @@ from typing import Any
 from handlers.context import HandlerContext, Outcome, writer_client
 from handlers.replies import reply_once
 from handlers.tasks import (
-    cancel_task,
+    cancel_record,
     refresh_status,
     request_changes,
     resume_on_answer,
     task_for_thread,
 )
-from pipeline.models import TaskState
+from pipeline.models import TaskRecord, TaskState
 from pipeline.prompts import human_feedback
 
 COMMANDS = ("retry", "cancel", "status")
@@ -36,21 +36,29 @@ def _run_command(name: str, rest: str, event: dict[str, Any], ctx: HandlerContex
     gh = writer_client(event, ctx)
     if isinstance(gh, Outcome):
         return gh  # a reader's command: data, and no reply to engage with
-    outcome = _command_outcome(name, rest, event, ctx)
+    record = task_for_thread(event, ctx)
+    outcome = obey_command(name, rest, record, event, ctx, "/crew " + name)
     if outcome.action == "ignored":
         number = int(event["issue"]["number"])
         reply_once(gh, number, f"Feature Crew cannot act on `/crew {name}`: {outcome.reason}.", ctx)
     return outcome
 
 
-def _command_outcome(name: str, rest: str, event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+def obey_command(
+    name: str,
+    rest: str,
+    record: TaskRecord | None,
+    event: dict[str, Any],
+    ctx: HandlerContext,
+    via: str,
+) -> Outcome:
+    """A writer's cancel, retry or status on a task: one decision for comments and buttons."""
     login = event["sender"]["login"]
     if name == "cancel":
-        return cancel_task(event, ctx, f"cancelled by @{login} with /crew cancel")
+        return cancel_record(record, event, ctx, f"cancelled by @{login} with {via}")
     if name not in COMMANDS:
         known = ", ".join(f"`/crew {c}`" for c in COMMANDS)
         return Outcome.ignore(f"it is not a command (the commands are {known})")
-    record = task_for_thread(event, ctx)
     if record is None:
         return Outcome.ignore("there is no Feature Crew task on this thread")
     if name == "status":

@@ -25,7 +25,16 @@ def task_for_thread(event: dict[str, Any], ctx: HandlerContext) -> TaskRecord | 
 def cancel_task(
     event: dict[str, Any], ctx: HandlerContext, reason: str, *, only_before_pr: bool = False
 ) -> Outcome:
-    record = task_for_thread(event, ctx)
+    return cancel_record(task_for_thread(event, ctx), event, ctx, reason, only_before_pr)
+
+
+def cancel_record(
+    record: TaskRecord | None,
+    event: dict[str, Any],
+    ctx: HandlerContext,
+    reason: str,
+    only_before_pr: bool = False,
+) -> Outcome:
     if record is not None and record.progress.state is TaskState.CANCELLED:
         refresh_status(record, event, ctx)  # a retried delivery: finish what it started
         return Outcome.ignore(f"task {record.id} is already cancelled")

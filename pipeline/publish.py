@@ -36,6 +36,17 @@ log = logging.getLogger(__name__)
 
 ANNOTATIONS_PER_REQUEST = 50  # GitHub's cap; more go in further PATCHes, where they accumulate
 
+RETRY_ACTION, CANCEL_ACTION = "crew-retry", "crew-cancel"
+# GitHub's limits: 3 buttons; label <= 20, description <= 40, identifier <= 20 characters.
+CHECK_ACTIONS = (
+    {
+        "label": "Retry",
+        "description": "Start a new attempt on this branch",
+        "identifier": RETRY_ACTION,
+    },
+    {"label": "Cancel", "description": "Stop this task", "identifier": CANCEL_ACTION},
+)
+
 
 def find_own_comment(gh: RepoClient, issue: int, marker: str, bot_login: str) -> int | None:
     """Our comment is recognised by author and hidden marker, never by its visible text."""
@@ -97,7 +108,10 @@ def upsert_check_run(
     external_id: str = "",
 ) -> int:
     """One check run per name and head commit; `conclusion=None` leaves it in progress."""
-    fields: dict[str, Any] = {"output": {"title": title, "summary": summary or title}}
+    fields: dict[str, Any] = {
+        "output": {"title": title, "summary": summary or title},
+        "actions": list(CHECK_ACTIONS),  # clicks come back as check_run.requested_action
+    }
     if conclusion is None:
         fields["status"] = "in_progress"
     else:
@@ -163,6 +177,7 @@ def close_open_checks(gh: RepoClient, sha: str, reason: str) -> None:
                     status="completed",
                     conclusion="neutral",
                     output={"title": "Feature Crew stopped", "summary": reason},
+                    actions=[],  # a stopped task has nothing left to retry or cancel
                 )
 
 

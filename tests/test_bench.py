@@ -28,6 +28,7 @@ VERDICT = re.compile(r"^bench_\w+ ratio=[\d.]+ target=[\d.]+ (ok|miss)$")
             "bench_repo_size.py",
             ["--warm", "1", "--factor", "2", "--history", "1", "--tools", "compile"],
         ),
+        ("bench_dashboard.py", ["40"]),
         ("bench_audit.py", ["1", "compile,ruff"]),  # inflect's env built cold: the long one
     ],
 )

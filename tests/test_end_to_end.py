@@ -91,6 +91,9 @@ def test_labelled_issue_becomes_a_reviewed_pull_request_on_anthropic(world: Worl
     assert world.anthropic.remaining("claude-sonnet-5-5") == 0
     page = httpx.get(f"{world.web.url}/").text
     assert task.id in page and "Last 7 days" in page and "100%" in page
+    detail = httpx.get(f"{world.web.url}/tasks/{task.id}").text
+    assert "Verdict: approve" in detail and "ready_for_review" in detail
+    assert "pytest" in detail and "reviewing" in detail
 
 
 def test_labelled_issue_becomes_a_reviewed_pull_request_on_openai(world: World) -> None:

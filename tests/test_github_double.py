@@ -470,3 +470,28 @@ def test_git_remote_accepts_installation_tokens_only(gh: GitHubDouble, tmp_path:
         env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin"},
     )
     assert refused.returncode != 0
+
+
+def test_check_run_buttons_within_githubs_limits_and_their_clicks(gh: GitHubDouble) -> None:
+    token = mint(gh).json()["token"]
+    sha = gh.push_branch(REPO, "topic", {"x.py": "x = 1\n"})
+    button = {"label": "Retry", "description": "Again", "identifier": "retry"}
+    run = {"name": "n", "head_sha": sha, "actions": [button]}
+    created = api(gh, "POST", f"/repos/{REPO}/check-runs", token, json=run)
+    assert created.status_code == 201
+    too_many = {**run, "actions": [button] * 4}
+    too_long = {**run, "actions": [{**button, "label": "R" * 21}]}
+    for body in (too_many, too_long):
+        assert api(gh, "POST", f"/repos/{REPO}/check-runs", token, json=body).status_code == 422
+    run_id = created.json()["id"]
+    with pytest.raises(ValueError, match="no button"):
+        gh.click_check_run_button(REPO, run_id, "cancel", user="alice")
+    gh.click_check_run_button(REPO, run_id, "retry", user="alice")
+    gh.rerequest_check_run(REPO, run_id, user="alice")
+    sent = [json.loads(d.body) for d in gh.state.deliveries_sent if d.event == "check_run"]
+    assert [(d["action"], d["sender"]["login"]) for d in sent[-2:]] == [
+        ("requested_action", "alice"),
+        ("rerequested", "alice"),
+    ]
+    assert sent[-2]["requested_action"] == {"identifier": "retry"}
+    assert sent[-2]["check_run"]["id"] == run_id

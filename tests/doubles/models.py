@@ -323,6 +323,18 @@ class OpenAIDouble(_ModelDouble):
 
     def __init__(self, api_key: str | None = "test-openai-key") -> None:
         super().__init__(api_key=api_key, path="/v1/chat/completions")
+        self.served_models: list[str] = []  # what GET /v1/models lists, as vLLM/Ollama do
+        self.app.router.routes.append(Route("/v1/models", self._list_models, methods=["GET"]))
+
+    async def _list_models(self, request: Request) -> JSONResponse:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if self.api_key is not None and self._presented_key(headers) != self.api_key:
+            return self._error(401, "Incorrect API key provided")
+        data = [
+            {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "double"}
+            for name in self.served_models
+        ]
+        return JSONResponse({"object": "list", "data": data})
 
     @property
     def base_url(self) -> str:

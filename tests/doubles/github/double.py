@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -14,7 +15,15 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from tests.doubles import git_http
-from tests.doubles.github import actions, auth, rest_app, rest_checks, rest_issues, rest_pulls
+from tests.doubles.github import (
+    actions,
+    auth,
+    manifests,
+    rest_app,
+    rest_checks,
+    rest_issues,
+    rest_pulls,
+)
 from tests.doubles.github.errors import ApiError
 from tests.doubles.github.http import API_PREFIX, Recorder, not_found_route
 from tests.doubles.github.shapes import Shapes, user_shape
@@ -45,6 +54,7 @@ class GitHubDouble:
         self.state = State()
         self.state.user(self.bot_login).type = "Bot"
         self.hookshot = Hookshot(self.state, app_id)
+        self.manifest_codes: dict[str, manifests.PendingApp] = {}
         self._server = ServerThread(self._build_app())
         self.url = self._server.url
         self.api_url = f"{self.url}{API_PREFIX}"
@@ -72,7 +82,13 @@ class GitHubDouble:
         async def not_found(request: Request, exc: Exception) -> Response:
             return ApiError(404, "Not Found").response()
 
-        routes = rest_app.ROUTES + rest_issues.ROUTES + rest_pulls.ROUTES + rest_checks.ROUTES
+        routes = (
+            rest_app.ROUTES
+            + rest_issues.ROUTES
+            + rest_pulls.ROUTES
+            + rest_checks.ROUTES
+            + manifests.API_ROUTES
+        )
         api = Starlette(
             routes=[
                 *routes,
@@ -86,7 +102,10 @@ class GitHubDouble:
         )
         api.state.github_double = self
         git = git_http.git_http_app(self.git_root, self.check_git_token)
-        app = Starlette(routes=[Mount(API_PREFIX, app=api), Mount("/", app=git)])
+        app = Starlette(
+            routes=[Mount(API_PREFIX, app=api), *manifests.WEB_ROUTES, Mount("/", app=git)]
+        )
+        app.state.github_double = self
         return Recorder(app, self)
 
     def app_shape(self) -> dict[str, Any]:
@@ -107,6 +126,23 @@ class GitHubDouble:
             "events": list(EVENTS),
             "installations_count": len(self.state.installations),
         }
+
+    def adopt_app(self, *, app_id: int, slug: str, key: Any, pem: str, owner: str) -> None:
+        """The double serves one App: from now on, the one just made from a manifest."""
+        with self.state.lock:
+            self.app_id, self.app_slug = app_id, slug
+            self.bot_login = f"{slug}[bot]"
+            self.private_key, self.private_key_pem = key, pem
+            self.state.user(self.bot_login).type = "Bot"
+            self.state.user(owner)
+            self.hookshot.app_id = app_id
+            self.shapes.app = self.app_shape()
+
+    def expire_manifest_codes(self) -> None:
+        """Age every manifest code past GitHub's one hour."""
+        with self.state.lock:
+            for pending in self.manifest_codes.values():
+                pending.created_at -= manifests.CODE_TTL + timedelta(seconds=1)
 
     # -- seeding -----------------------------------------------------------------------------
     def add_installation(
@@ -255,6 +291,37 @@ class GitHubDouble:
             pull = self.state.pulls[(repo, number)]
             fields = {"event": event, "body": body, "comments": comments or []}
             return review_pull(self, pull, user, fields).id
+
+    def click_check_run_button(self, repo: str, run_id: int, identifier: str, user: str) -> str:
+        """A person presses one of a check run's `actions` buttons; only offered ones exist."""
+        with self.state.lock:
+            run = self.state.check_runs[run_id]
+            if identifier not in {a["identifier"] for a in run.actions}:
+                raise ValueError(f"check run {run_id} offers no button {identifier!r}")
+            delivery = actions.send(
+                self,
+                "check_run",
+                "requested_action",
+                repo,
+                self.state.user(user).login,
+                check_run=self.shapes.check_run(run),
+                requested_action={"identifier": identifier},
+            )
+            return delivery.guid
+
+    def rerequest_check_run(self, repo: str, run_id: int, user: str) -> str:
+        """A person clicks "Re-run" on a check run's page."""
+        with self.state.lock:
+            run = self.state.check_runs[run_id]
+            delivery = actions.send(
+                self,
+                "check_run",
+                "rerequested",
+                repo,
+                self.state.user(user).login,
+                check_run=self.shapes.check_run(run),
+            )
+            return delivery.guid
 
     def build_delivery(
         self, event: str, action: str | None = None, *, secret: str | None = None, **objects: Any

@@ -87,6 +87,22 @@ def _apply(ctx: Ctx, run: CheckRun) -> None:
         run.details_url = details
     if (external := ctx.field("external_id", str)) is not None:
         run.external_id = external
+    if (buttons := ctx.field("actions", list)) is not None:
+        run.actions = _valid_actions(buttons)
+
+
+def _valid_actions(buttons: list[Any]) -> list[dict[str, str]]:
+    """GitHub's limits: at most 3; label <= 20, description <= 40, identifier <= 20 chars."""
+    if len(buttons) > 3:
+        raise _field_error("actions")
+    limits = {"label": 20, "description": 40, "identifier": 20}
+    for button in buttons:
+        if not isinstance(button, dict) or set(button) != set(limits):
+            raise _field_error("actions", "missing_field")
+        for key, most in limits.items():
+            if not isinstance(button[key], str) or not 0 < len(button[key]) <= most:
+                raise _field_error(f"actions.{key}")
+    return [dict(b) for b in buttons]
 
 
 def _send(ctx: Ctx, run: CheckRun, action: str) -> None:

@@ -396,8 +396,28 @@ class Shapes:
             "name": run.name,
             "check_suite": {"id": run.check_suite_id},
             "app": self.app,
-            "pull_requests": [],
+            "pull_requests": self._pulls_at(run.repo, run.head_sha),
         }
+
+    def _pulls_at(self, repo_name: str, sha: str) -> list[dict[str, Any]]:
+        """Open PRs whose head is this commit, in the short form check runs carry."""
+        found = []
+        for pull in self.state.open_pulls(repo_name):
+            head, base = self.shas(pull)
+            if head != sha:
+                continue
+            repo = self.repo(self.state.repos[repo_name])
+            mini = {"id": repo["id"], "url": repo["url"], "name": repo["name"]}
+            found.append(
+                {
+                    "url": f"{self.api}/repos/{repo_name}/pulls/{pull.number}",
+                    "id": pull.id,
+                    "number": pull.number,
+                    "head": {"ref": pull.head_ref, "sha": head, "repo": mini},
+                    "base": {"ref": pull.base_ref, "sha": base, "repo": mini},
+                }
+            )
+        return found
 
     def installation(self, inst: Installation) -> dict[str, Any]:
         account = self.user(inst.account)

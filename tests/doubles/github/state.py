@@ -141,6 +141,7 @@ class CheckRun:
     check_suite_id: int
     annotations: list[dict[str, Any]] = field(default_factory=list)  # accumulate, as on GitHub
     annotation_batches: list[int] = field(default_factory=list)  # how many each request sent
+    actions: list[dict[str, str]] = field(default_factory=list)  # the buttons on its page
 
 
 @dataclass

@@ -34,10 +34,7 @@ from tests.doubles.server import ServerThread, free_port
 
 SECRET = b"bench-secret"
 TARGET_RATIO = 3.0  # our route may cost at most this many times the bare floor
-PAYLOAD = (
-    Path(__file__).resolve().parents[2]
-    / "shared/github/payload-examples/issues/labeled.payload.json"
-)
+PAYLOAD = Path(__file__).resolve().parents[1] / "tests/payloads/issues/labeled.payload.json"
 
 
 def floor_app(url: str) -> Starlette:

@@ -32,11 +32,24 @@ def parse_duration(text: str) -> float:
     return int(text[:-1]) * _DURATION_UNITS[unit]
 
 
+def parse_tiers(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or any(p not in ("1", "2", "3") for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: give tiers like 1 or 1,2,3")
+    return tuple(sorted({int(p) for p in parts}))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="feature-crew", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("web", help="serve webhooks, health, metrics and the dashboard")
-    sub.add_parser("worker", help="run one RQ worker with its scheduler")
+    w = sub.add_parser("worker", help="run one RQ worker with its scheduler")
+    w.add_argument(
+        "--tiers",
+        type=parse_tiers,
+        default=(1, 2, 3),
+        help="take only these tiers' tasks, e.g. 1 or 2,3 (default: all)",
+    )
     e = sub.add_parser("enqueue", help="queue a task without a label")
     e.add_argument(
         "--repo", required=True, help="OWNER/NAME of a repository the App is installed on"
@@ -104,7 +117,7 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.worker import run_worker
 
-    run_worker(settings)
+    run_worker(settings, tiers=args.tiers)
     return 0
 
 

@@ -83,6 +83,8 @@ def render_status(record: TaskRecord, max_attempts: int) -> str:
     ]
     if p.error and p.state is TaskState.FAILED:
         lines += ["", f"**Why it stopped:** {_one_line(p.error)}"]
+    if p.notice and p.state is TaskState.QUEUED:
+        lines += ["", f"**Waiting:** {_one_line(p.notice)}"]
     if p.state in _EXPLAINED and record.transitions:
         lines += ["", f"**{_EXPLAINED[p.state]}:** {_one_line(record.transitions[-1].note)}"]
     return "\n".join(lines) + "\n"

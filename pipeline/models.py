@@ -194,6 +194,7 @@ class TaskProgress(Frozen):
     review: ReviewVerdict | None = None
     cost_usd: float = 0.0
     error: str | None = None
+    notice: str | None = None  # why a queued task is still waiting (no worker for its tier)
     updated_at: float = Field(default_factory=time.time)
 
 

@@ -25,6 +25,10 @@ class CliError(Exception):
     """A one-line reason for exit status 1."""
 
 
+class UsageError(CliError):
+    """A one-line reason for exit status 2."""
+
+
 def parse_duration(text: str) -> float:
     unit = text[-1:]
     if unit not in _DURATION_UNITS or not text[:-1].isdigit():
@@ -52,11 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     e = sub.add_parser("enqueue", help="queue a task without a label")
     e.add_argument(
-        "--repo", required=True, help="OWNER/NAME of a repository the App is installed on"
+        "--repo",
+        required=True,
+        help="OWNER/NAME of a repository the App is installed on, or the PATH of a local one",
     )
     e.add_argument("--spec", required=True)
     e.add_argument("--spec-slug")
     e.add_argument("--tier", type=int, choices=(1, 2, 3))
+    e.add_argument("--detach", action="store_true", help="print the task id and return")
+    e.add_argument("--answer", help="local mode: the answer to the model's question")
     s = sub.add_parser("status", help="one task, or the queues and the latest tasks")
     s.add_argument("task", nargs="?")
     s.add_argument("--json", action="store_true")
@@ -84,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return int(COMMANDS[args.command](settings, args) or 0)
+    except UsageError as err:
+        print(f"feature-crew: {err}", file=sys.stderr)
+        return 2
     except (ConfigError, CliError) as err:
         print(f"feature-crew: {err}", file=sys.stderr)
     except RedisError as err:
@@ -225,6 +236,10 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
 def _enqueue(settings: Settings, args: argparse.Namespace) -> int:
     from bot.cli_actions import ActionError, enqueue_spec
 
+    if Path(args.repo).exists():
+        return _enqueue_local(settings, args)
+    if args.answer is not None:
+        raise UsageError("--answer is for local tasks; on GitHub, answer on the issue")
     try:
         print(
             enqueue_spec(
@@ -234,6 +249,29 @@ def _enqueue(settings: Settings, args: argparse.Namespace) -> int:
     except ActionError as err:
         raise CliError(str(err)) from None
     return 0
+
+
+def _enqueue_local(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.follow import Follower, summary
+    from bot.local import LocalBusy, LocalUsageError, local_spec, queue_local_task
+    from pipeline.router import route_spec
+
+    store, queue = _store(settings)
+    try:
+        spec = local_spec(store.redis, Path(args.repo), args.spec, args.spec_slug, args.tier)
+        tier = route_spec(spec, settings.config.triage).tier
+        record = queue_local_task(store, queue, spec, tier)
+    except LocalUsageError as err:
+        raise UsageError(str(err)) from None
+    except LocalBusy as err:
+        raise CliError(str(err)) from None
+    if args.detach:
+        print(record.id)
+        return 0
+    follower = Follower(settings, store.redis, record.id, args.answer, sys.stdin, sys.stderr)
+    text, status = summary(follower.follow())
+    print(text)
+    return status
 
 
 def _redeliver(settings: Settings, args: argparse.Namespace) -> int:

@@ -226,7 +226,6 @@ class Worktree:
             detail = f"{reasons}\n{said}" if said else reasons
             raise WorkspaceError(f"push rejected: {detail}", public=f"push rejected: {detail}")
 
-
     def _push_into_local(self, target_path: Path, ref: str) -> None:
         """Into a repository on this machine: libgit2 cannot push to a non-bare one, so the
         target fetches the branch instead; its checked-out branch and working tree stay as

@@ -91,7 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     try:
         settings = load_settings()
-        return int(COMMANDS[args.command](settings, args) or 0)
+        if args.command == "config" and not args.check:  # the one command without Redis
+            return int(COMMANDS[args.command](settings, args) or 0)
+        from bot.embedded_redis import redis_for
+
+        with redis_for(settings) as settings:
+            return int(COMMANDS[args.command](settings, args) or 0)
     except UsageError as err:
         print(f"feature-crew: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from bot.embedded_redis import describe_redis
 from bot.metrics import Metrics
 from bot.queue import TaskQueue, rq_redis
 from bot.settings import Settings
@@ -19,10 +20,12 @@ class WebRuntime:
     queue: TaskQueue
     store: TaskStore
     metrics: Metrics
+    redis_in_use: str  # for /health: which server, never its password
 
     @classmethod
     def build(cls, settings: Settings) -> WebRuntime:
         redis = rq_redis(settings.env.redis_url)
         queue = TaskQueue(redis, settings.config.worker)
         store = TaskStore(redis)
-        return cls(settings, redis, queue, store, Metrics(store, queue))
+        metrics = Metrics(store, queue)
+        return cls(settings, redis, queue, store, metrics, describe_redis(settings))

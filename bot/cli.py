@@ -243,6 +243,8 @@ def _enqueue(settings: Settings, args: argparse.Namespace) -> int:
 
     if Path(args.repo).exists():
         return _enqueue_local(settings, args)
+    if args.repo.count("/") != 1:
+        raise UsageError(f"--repo {args.repo!r}: give OWNER/NAME, or the path of a git repository")
     if args.answer is not None:
         raise UsageError("--answer is for local tasks; on GitHub, answer on the issue")
     try:

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from redis import Redis
 from rq import Queue, SimpleWorker
-from rq.registry import ScheduledJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot import jobs
@@ -96,26 +96,32 @@ def _mine(job_id: str, task_id: str) -> bool:
 
 
 def unserved_queue(redis: Redis, task_id: str) -> str | None:
-    """The queue where the task's next job waits (or is due) and no live worker listens."""
+    """The queue where the task's next job waits, is due, or was left by a dead worker, and
+    no live worker listens."""
     now = int(time.time())
     for name in ALL_QUEUES:
         queue = Queue(name, connection=redis, serializer=JSONSerializer)
-        waiting = queue.get_job_ids()
-        registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
-        due = registry.get_jobs_to_schedule(timestamp=now)
-        if any(_mine(j, task_id) for j in (*waiting, *due)) and not live_listeners(redis, name):
+        scheduled = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+        started = StartedJobRegistry(queue=queue)
+        ids = (
+            *queue.get_job_ids(),
+            *scheduled.get_jobs_to_schedule(timestamp=now),
+            *started.get_job_ids(),  # its cleanup re-queues what a killed worker abandoned
+        )
+        if any(_mine(j, task_id) for j in ids) and not live_listeners(redis, name):
             return name
     return None
 
 
-def work_queue_here(settings: Settings, redis: Redis, name: str) -> None:
+def work_queue_here(settings: Settings, redis: Redis, name: str) -> bool:
     """A burst worker in this process: it takes what waits on the queue, then returns."""
     jobs.configure(settings)
     queue = Queue(name, connection=redis, serializer=JSONSerializer)
     worker = SimpleWorker([queue], connection=redis, serializer=JSONSerializer)
-    worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+    worked = worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
     if worker._stop_requested:  # Ctrl-C: RQ took the signal to finish the job first
         raise KeyboardInterrupt
+    return worked
 
 
 @dataclass
@@ -151,7 +157,9 @@ class Follower:
                 time.sleep(0.25)  # a live worker has it, or a retry is not due yet
                 continue
             with display.live(lambda: store.get(self.task_id)):
-                work_queue_here(self.settings, self.redis, name)
+                worked = work_queue_here(self.settings, self.redis, name)
+            if not worked:
+                time.sleep(1)  # an abandoned job not yet expired: look again in a moment
 
     def _answer_for(self, question: str) -> str | None:
         self.err.write(f"The model asks: {question}\n")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +26,7 @@ from tests.helpers import settings_with
 from tests.test_end_to_end import GREET, _approves, _writes_greet
 from tests.world import FILES
 
+ROOT = Path(__file__).resolve().parents[1]
 SPEC = "Add greet()\n\nAdd a function `greet()` returning 'Hello'."
 _GIT = ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com"]
 
@@ -152,3 +158,38 @@ def test_detach_prints_the_task_id_and_usage_errors_exit_2(
     assert main(["enqueue", "--repo", str(tmp_path / "plain"), "--spec", "x"]) == 2
     assert "not a git repository" in capsys.readouterr().err
     assert main(["enqueue", "--repo", str(local.repo), "--spec", "  "]) == 2
+
+
+def test_on_a_terminal_it_shows_live_progress_and_reads_the_answer(local: Local) -> None:
+    local.anthropic.script("claude-sonnet-5-5", [text_turn("[ASK]: Which name should it greet?")])
+    local.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    local.anthropic.script("claude-haiku-5-5", _approves())
+    leader, follower = pty.openpty()
+    args = ["enqueue", "--repo", str(local.repo), "--spec", SPEC, "--spec-slug", "greet"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", *args, "--tier", "2"],
+        cwd=ROOT,
+        stdin=follower,
+        stderr=follower,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    os.close(follower)
+    screen = _read_until(leader, "Your answer")
+    assert "Which name should it greet?" in screen and "\r\x1b[K" in screen  # a live line
+    os.write(leader, b"Nobody: greet() says Hello.\n")
+    out, _ = proc.communicate(timeout=300)
+    os.close(leader)
+    assert proc.returncode == 0 and "verdict: approve" in out
+    task = local.store.recent(1)[0]
+    assert [c.answer for c in task.progress.clarifications] == ["Nobody: greet() says Hello."]
+
+
+def _read_until(fd: int, text: str, limit_s: float = 300) -> str:
+    seen, deadline = "", time.monotonic() + limit_s
+    while text not in seen:
+        assert time.monotonic() < deadline, f"never saw {text!r} in {seen[-500:]!r}"
+        ready, _, _ = select.select([fd], [], [], 1)
+        if ready:
+            seen += os.read(fd, 4096).decode(errors="replace")
+    return seen

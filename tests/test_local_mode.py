@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -22,6 +23,7 @@ from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
 from tests.doubles.git_http import read_file_at
 from tests.doubles.models import AnthropicDouble, OpenAIDouble, text_turn, tool_turn
+from tests.doubles.server import free_port
 from tests.helpers import settings_with
 from tests.test_end_to_end import GREET, _approves, _writes_greet
 from tests.world import FILES
@@ -193,3 +195,20 @@ def _read_until(fd: int, text: str, limit_s: float = 300) -> str:
         if ready:
             seen += os.read(fd, 4096).decode(errors="replace")
     return seen
+
+
+def test_with_no_redis_configured_a_private_one_keeps_the_task_across_commands(
+    local: Local, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL")
+    monkeypatch.setenv("FEATURE_CREW_DEFAULT_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    local.anthropic.script("claude-sonnet-5-5", _writes_greet())
+    local.anthropic.script("claude-haiku-5-5", _approves())
+    assert local.enqueue() == 0
+    out = capsys.readouterr().out
+    task_id = out.splitlines()[0].split()[1].rstrip(":")
+    assert local.store.get(task_id) is None  # not in the test's Redis: in the private one
+    state = local.repo.parent / "home" / "redis" / "server.json"
+    assert not state.exists()  # stopped when the command ended
+    assert main(["status", task_id, "--json"]) == 0  # started again, from its AOF
+    assert json.loads(capsys.readouterr().out)["progress"]["state"] == "pr_open"

@@ -168,6 +168,7 @@ class Follower:
             self.err.write(f"Answering: {given}\n")
             return given
         if not self.stdin.isatty():
+            self.err.write("Run the same enqueue again with --answer TEXT to go on.\n")
             return None
         self.err.write("Your answer (an empty line to stop here): ")
         self.err.flush()

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 LOCAL_LOGIN = "feature-crew[local]"
 LOCAL_IDENTITY = {"id": 0, "slug": "feature-crew", "bot_login": LOCAL_LOGIN}
-_KINDS = ("comments", "labels", "pulls", "checks", "reviews")  # labels are a set
 
 
 def is_local(spec: TaskSpec) -> bool:
@@ -163,7 +162,7 @@ def recorded(redis: Redis, task_id: str) -> dict[str, Any]:
     """What a local task would have posted on GitHub, by kind."""
     labels = redis.smembers(redis_key("task", task_id, "local", "labels"))
     found: dict[str, Any] = {"labels": sorted(_text(m) for m in labels)}
-    for kind in _KINDS[:1] + _KINDS[2:]:
+    for kind in ("comments", "pulls", "checks", "reviews"):
         raw = redis.hgetall(redis_key("task", task_id, "local", kind))
         items = [json.loads(v) for v in raw.values()]
         found[kind] = sorted(items, key=lambda item: int(item.get("id") or 0))

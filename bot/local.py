@@ -10,7 +10,7 @@ from pathlib import Path
 import pygit2
 from redis import Redis
 
-from bot.local_repo import LOCAL_LOGIN, LocalRepo
+from bot.local_repo import client_for_task
 from bot.queue import TaskQueue
 from bot.store import TaskStore, redis_key
 from handlers.issues import MAX_SPEC_CHARS, slugify, task_id_for
@@ -120,6 +120,6 @@ def answer_question(
         question=None,
     )
     queue.enqueue_task(record.id, attempt_key=f"answer-{len(record.progress.clarifications)}")
-    gh = LocalRepo(store.redis, record.spec)
+    gh = client_for_task(None, store.redis)(record)
     gh.remove_label(record.spec.issue_number, NEEDS_INFO_LABEL)
-    return Reporter(store, gh, LOCAL_LOGIN, max_attempts).refresh(record)
+    return Reporter(store, gh, gh.identity()["bot_login"], max_attempts).refresh(record)

@@ -39,7 +39,7 @@ from bot.signature import signature_for
 SECRET = b"bench-secret"
 TARGET_RATIO = 0.6  # our throughput at 64 connections, as a share of the floor's
 TARGET_P99_S = 0.050
-PAYLOAD = ROOT.parent / "shared/github/payload-examples/issues/labeled.payload.json"
+PAYLOAD = ROOT / "tests/payloads/issues/labeled.payload.json"
 EVENTS_KEY = "rq:queue:feature-crew-events"
 
 

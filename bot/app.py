@@ -28,6 +28,7 @@ async def health(request: Request) -> JSONResponse:
         "status": "ok",
         "github_app": "configured" if rt.settings.app_configured else "missing credentials",
         "webhook_secret": "set" if rt.settings.webhook_secret else "missing",
+        "redis_server": rt.redis_in_use,
     }
     try:
         depths = await asyncio.wait_for(run_in_threadpool(rt.queue.depths), timeout=3)

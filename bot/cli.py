@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 import uuid
@@ -24,6 +25,10 @@ class CliError(Exception):
     """A one-line reason for exit status 1."""
 
 
+class UsageError(CliError):
+    """A one-line reason for exit status 2."""
+
+
 def parse_duration(text: str) -> float:
     unit = text[-1:]
     if unit not in _DURATION_UNITS or not text[:-1].isdigit():
@@ -31,19 +36,36 @@ def parse_duration(text: str) -> float:
     return int(text[:-1]) * _DURATION_UNITS[unit]
 
 
+def parse_tiers(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or any(p not in ("1", "2", "3") for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: give tiers like 1 or 1,2,3")
+    return tuple(sorted({int(p) for p in parts}))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="feature-crew", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     w = sub.add_parser("web", help="serve webhooks, health, metrics and the dashboard")
     w.add_argument("--workers", type=int, default=1, help="web processes on the one port")
-    sub.add_parser("worker", help="run one RQ worker with its scheduler")
+    wk = sub.add_parser("worker", help="run one RQ worker with its scheduler")
+    wk.add_argument(
+        "--tiers",
+        type=parse_tiers,
+        default=(1, 2, 3),
+        help="take only these tiers' tasks, e.g. 1 or 2,3 (default: all)",
+    )
     e = sub.add_parser("enqueue", help="queue a task without a label")
     e.add_argument(
-        "--repo", required=True, help="OWNER/NAME of a repository the App is installed on"
+        "--repo",
+        required=True,
+        help="OWNER/NAME of a repository the App is installed on, or the PATH of a local one",
     )
     e.add_argument("--spec", required=True)
     e.add_argument("--spec-slug")
     e.add_argument("--tier", type=int, choices=(1, 2, 3))
+    e.add_argument("--detach", action="store_true", help="print the task id and return")
+    e.add_argument("--answer", help="local mode: the answer to the model's question")
     s = sub.add_parser("status", help="one task, or the queues and the latest tasks")
     s.add_argument("task", nargs="?")
     s.add_argument("--json", action="store_true")
@@ -72,7 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     try:
         settings = load_settings()
-        return int(COMMANDS[args.command](settings, args) or 0)
+        if args.command == "config" and not args.check:  # the one command without Redis
+            return int(COMMANDS[args.command](settings, args) or 0)
+        from bot.embedded_redis import redis_for
+
+        with redis_for(settings) as settings:
+            return int(COMMANDS[args.command](settings, args) or 0)
+    except UsageError as err:
+        print(f"feature-crew: {err}", file=sys.stderr)
+        return 2
     except (ConfigError, CliError) as err:
         print(f"feature-crew: {err}", file=sys.stderr)
     except RedisError as err:
@@ -96,7 +126,10 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers == 1:
         init_sentry(settings, process="web")
         app = create_app(settings)
-    # With --workers, each process builds its own app (settings, clients) from the environment.
+    # With --workers, each process builds its own app (settings, clients) from the environment,
+    # so it must name the Redis this process chose (a private one, when none was configured).
+    if args.workers > 1:
+        os.environ["REDIS_URL"] = settings.env.redis_url
     uvicorn.run(
         app,  # type: ignore[arg-type]
         factory=args.workers > 1,
@@ -114,7 +147,7 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.worker import run_worker
 
-    run_worker(settings)
+    run_worker(settings, tiers=args.tiers)
     return 0
 
 
@@ -224,6 +257,12 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
 def _enqueue(settings: Settings, args: argparse.Namespace) -> int:
     from bot.cli_actions import ActionError, enqueue_spec
 
+    if Path(args.repo).exists():
+        return _enqueue_local(settings, args)
+    if args.repo.count("/") != 1:
+        raise UsageError(f"--repo {args.repo!r}: give OWNER/NAME, or the path of a git repository")
+    if args.answer is not None:
+        raise UsageError("--answer is for local tasks; on GitHub, answer on the issue")
     try:
         print(
             enqueue_spec(
@@ -233,6 +272,29 @@ def _enqueue(settings: Settings, args: argparse.Namespace) -> int:
     except ActionError as err:
         raise CliError(str(err)) from None
     return 0
+
+
+def _enqueue_local(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.follow import Follower, summary
+    from bot.local import LocalBusy, LocalUsageError, local_spec, queue_local_task
+    from pipeline.router import route_spec
+
+    store, queue = _store(settings)
+    try:
+        spec = local_spec(store.redis, Path(args.repo), args.spec, args.spec_slug, args.tier)
+        tier = route_spec(spec, settings.config.triage).tier
+        record = queue_local_task(store, queue, spec, tier)
+    except LocalUsageError as err:
+        raise UsageError(str(err)) from None
+    except LocalBusy as err:
+        raise CliError(str(err)) from None
+    if args.detach:
+        print(record.id)
+        return 0
+    follower = Follower(settings, store.redis, record.id, args.answer, sys.stdin, sys.stderr)
+    text, status = summary(follower.follow())
+    print(text)
+    return status
 
 
 def _redeliver(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,6 +14,12 @@ def task_view(task: dict[str, Any]) -> str:
     ]
     if p.get("error"):
         lines.append(f"  error: {p['error']}")
+    if p.get("notice") and p["state"] == "queued":
+        lines.append(f"  waiting: {p['notice']}")
+    if p.get("question"):
+        lines.append(f"  question: {p['question']}")
+    if p.get("review"):
+        lines.append(f"  verdict: {p['review']['action']}: {p['review']['reason']}")
     lines += [f"  {t['at']:.0f} {t['state']} {t['note']}" for t in task["transitions"]]
     return "\n".join(lines)
 

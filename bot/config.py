@@ -126,6 +126,8 @@ class WorkerConfig(Section):
     review_timeout_s: int = Field(default=900, ge=30)
     delivery_timeout_s: int = Field(default=120, ge=10)
     maintenance_interval_s: int = Field(default=60, ge=10)
+    # A task waiting this long on a tier's queue that no live worker takes says so.
+    unserved_tier_notice_s: int = Field(default=300, ge=10)
 
 
 class Price(Section):

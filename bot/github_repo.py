@@ -22,6 +22,10 @@ class RepoClient:
         self.repo_id: int = int(repository["id"])
         self._client: GitHub[Any] | None = None
 
+    def identity(self) -> dict[str, Any]:
+        """The App's id, slug and bot login: who our comments, reviews and commits are by."""
+        return self.app.identity()
+
     def token(self) -> str:
         """A token valid for several more minutes: call it again right before a push."""
         return self.app.installation_token(self.installation_id, self.name)

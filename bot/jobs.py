@@ -17,7 +17,8 @@ from rq.timeouts import JobTimeoutException
 
 from bot.deliveries import load_delivery, reopen_delivery
 from bot.github import GitHubApp
-from bot.queue import TaskQueue, rq_redis
+from bot.local_repo import client_for_task
+from bot.queue import TaskQueue, rq_redis, tier_queue
 from bot.settings import Settings, load_settings
 from bot.store import Superseded, TaskStore
 from handlers import HandlerContext, dispatch
@@ -32,6 +33,7 @@ from pipeline.errors import (
 from pipeline.messages import AUDIT_CHECK
 from pipeline.models import TERMINAL_STATES, TaskState
 from pipeline.publish import close_open_checks, upsert_check_run
+from pipeline.router import planned_tier
 from pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -61,15 +63,14 @@ def _deadline(settings: Settings) -> float:
 
 def _deps(redis: Redis) -> run.Deps:
     settings = _current_settings()
-    github = GitHubApp.from_settings(settings, redis)
-    if github is None:
-        raise PermanentError("GitHub App credentials missing", public="App not configured")
+    github = GitHubApp.from_settings(settings, redis)  # None: only local tasks can run
     return run.Deps(
         settings=settings,
         store=TaskStore(redis),
         queue=TaskQueue(redis, settings.config.worker),
         github=github,
         workspace=Workspace(settings.env.home),
+        repos=client_for_task(github, redis),
         deadline=_deadline(settings),
     )
 
@@ -89,6 +90,8 @@ def handle_delivery(delivery_id: str) -> str:
         if found is None:
             return "expired: delivery payload no longer stored"
         event, body = found
+        if deps.github is None:
+            raise PermanentError("GitHub App credentials missing", public="App not configured")
         ctx = HandlerContext(
             settings=deps.settings,
             github=deps.github,
@@ -115,12 +118,29 @@ def handle_delivery(delivery_id: str) -> str:
 def run_task(task_id: str) -> str:
     def work(deps: run.Deps) -> str:
         job = get_current_job()
+        moved = _move_to_its_tier(task_id, job, deps)
+        if moved is not None:
+            return moved
         owner = job.id if job is not None else f"local-{uuid.uuid4().hex}"
         # One run per task at a time; the same job re-run after a crash takes its lease back.
         with deps.store.lease(task_id, owner, deps.settings.config.worker.task_timeout_s):
             return _guarded(task_id, deps, lambda: run.run_task(task_id, deps))
 
     return _with_deps(work)
+
+
+def _move_to_its_tier(task_id: str, job: Job | None, deps: run.Deps) -> str | None:
+    """A job not on its task's tier queue (a new task, routed here) moves there instead."""
+    record = deps.store.get(task_id)
+    if job is None or record is None or record.progress.state in TERMINAL_STATES:
+        return None
+    tier = planned_tier(record, deps.settings.config.triage)
+    if job.origin != tier_queue(tier):
+        deps.queue.move_to_tier(task_id, tier, job.id)
+        return f"routed to tier {tier}"
+    if record.progress.notice:  # a worker for its tier has come: the wait is over
+        deps.store.update(task_id, notice=None)
+    return None
 
 
 def review_task(task_id: str, head_sha: str) -> str:

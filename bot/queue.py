@@ -1,10 +1,17 @@
-"""RQ queues and the enqueue calls: JSON serializer, explicit timeouts, stable job ids."""
+"""RQ queues and the enqueue calls: JSON serializer, explicit timeouts, stable job ids.
+
+Tasks wait on their tier's queue, so a worker can take only the tiers its machine serves.
+A task whose tier is not known yet (a new issue) waits on the routing queue, which every
+worker takes: the job routes it (no model call) and moves it to its tier's queue.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import zlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -18,13 +25,27 @@ from rq.serializers import JSONSerializer
 from rq.utils import get_call_string, now, utcformat
 
 from bot.config import WorkerConfig
+from bot.store import TaskStore
 
 log = logging.getLogger(__name__)
 
 EVENTS = "feature-crew-events"
 REVIEWS = "feature-crew-reviews"
-TASKS = "feature-crew-tasks"
-ALL_QUEUES = (EVENTS, REVIEWS, TASKS)  # a worker takes them in this order of priority
+TASKS = "feature-crew-tasks"  # tasks not routed yet
+TIERS = (1, 2, 3)
+_TIER_SUFFIX = re.compile(r"-tier-[0-9]+$")
+
+
+def tier_queue(tier: int) -> str:
+    return f"{TASKS}-tier-{tier}"
+
+
+def queues_for(tiers: Iterable[int]) -> tuple[str, ...]:
+    """What a worker for these tiers takes, in its order of priority (routing is instant)."""
+    return (EVENTS, REVIEWS, TASKS, *(tier_queue(t) for t in sorted(set(tiers))))
+
+
+ALL_QUEUES = queues_for(TIERS)
 
 RESULT_TTL_S = 24 * 3600
 FAILURE_TTL_S = 7 * 24 * 3600
@@ -126,9 +147,17 @@ class TaskQueue:
             "enqueued_at": stamp,
         }
 
-    def enqueue_task(self, task_id: str, attempt_key: str = "1", at: datetime | None = None) -> str:
+    def enqueue_task(
+        self,
+        task_id: str,
+        attempt_key: str = "1",
+        at: datetime | None = None,
+        tier: int | None = None,
+    ) -> str:
+        """On the tier's queue when the tier is known (given, routed before, or a label)."""
+        tier = tier or self._known_tier(task_id)
         return self._enqueue_unique(
-            TASKS,
+            tier_queue(tier) if tier else TASKS,
             "bot.jobs.run_task",
             (task_id,),
             _safe_id(f"task-{task_id}-{attempt_key}"),
@@ -136,6 +165,23 @@ class TaskQueue:
             Retry(max=2, interval=[30, 300]),
             at=at,
         )
+
+    def move_to_tier(self, task_id: str, tier: int, job_id: str) -> str:
+        """The routed job again, on its tier's queue; the same job moved twice is queued once."""
+        return self._enqueue_unique(
+            tier_queue(tier),
+            "bot.jobs.run_task",
+            (task_id,),
+            _safe_id(f"{_TIER_SUFFIX.sub('', job_id)}-tier-{tier}"),
+            self.worker.task_timeout_s,
+            Retry(max=2, interval=[30, 300]),
+        )
+
+    def _known_tier(self, task_id: str) -> int | None:
+        record = TaskStore(self.redis).get(task_id)
+        if record is None:
+            return None
+        return record.progress.tier or record.spec.tier_override
 
     def enqueue_next_attempt(self, task_id: str, attempts_so_far: int) -> str:
         """One job per attempt number: a second request for the same attempt joins the first."""

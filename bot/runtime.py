@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
+from bot.embedded_redis import describe_redis
 from bot.metrics import Metrics
 from bot.queue import TaskQueue, async_redis, rq_redis
 from bot.settings import Settings
@@ -22,6 +23,7 @@ class WebRuntime:
     metrics: Metrics
     # The webhook route's own client: one script call per delivery, awaited on the loop.
     aredis: AsyncRedis
+    redis_in_use: str  # for /health: which server, never its password
 
     @classmethod
     def build(cls, settings: Settings) -> WebRuntime:
@@ -29,4 +31,7 @@ class WebRuntime:
         queue = TaskQueue(redis, settings.config.worker)
         store = TaskStore(redis)
         metrics = Metrics(store, queue)
-        return cls(settings, redis, queue, store, metrics, async_redis(settings.env.redis_url))
+        return cls(
+            settings, redis, queue, store, metrics,
+            async_redis(settings.env.redis_url), describe_redis(settings),
+        )  # fmt: skip

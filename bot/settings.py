@@ -39,6 +39,10 @@ class EnvSettings(BaseSettings):
     )
     github_api_url: str = Field(default="https://api.github.com", validation_alias="GITHUB_API_URL")
     redis_url: str = Field(default="redis://localhost:6379/0", validation_alias="REDIS_URL")
+    # Without REDIS_URL: this one if it answers, else a private Redis (bot/embedded_redis.py).
+    default_redis_url: str = Field(
+        default="redis://localhost:6379/0", validation_alias="FEATURE_CREW_DEFAULT_REDIS_URL"
+    )
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")

@@ -1,7 +1,8 @@
-"""The `worker` process: an RQ worker with its scheduler on every queue, plus an events sidecar.
+"""The `worker` process: an RQ worker with its scheduler on its tiers' queues, plus sidecars.
 
 A task can hold a worker for many minutes. Deliveries (a new label's 👀, a cancel) must not
-wait behind it, so the process also forks a second RQ worker that takes only the events queue.
+wait behind it, so the process also forks a second RQ worker that takes only the events queue,
+and a watcher that tells tasks waiting on a tier no live worker takes.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ import ctypes
 import logging
 import multiprocessing
 import signal
+import time
 from collections.abc import Sequence
 
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from bot import jobs
-from bot.queue import ALL_QUEUES, EVENTS, rq_redis
+from bot.queue import ALL_QUEUES, EVENTS, TIERS, queues_for, rq_redis
 from bot.settings import Settings
 from bot.telemetry import init_sentry
+from bot.tiers import notice_unserved_tiers
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -51,21 +54,38 @@ def _run_events_worker(settings: Settings, parent_name: str) -> None:
     build_worker(settings, queues=(EVENTS,), name=f"{parent_name}-events").work()
 
 
-def run_worker(settings: Settings) -> None:
+def _watch_unserved_tiers(settings: Settings) -> None:
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    redis = rq_redis(settings.env.redis_url)
+    pause = max(5, min(60, settings.config.worker.unserved_tier_notice_s // 4))
+    while True:
+        try:
+            notice_unserved_tiers(settings, redis)
+        except Exception:  # the watcher must outlive a Redis blip
+            log.exception("unserved-tier watch failed; trying again")
+        time.sleep(pause)
+
+
+def run_worker(settings: Settings, tiers: Sequence[int] = TIERS) -> None:
     init_sentry(settings, process="worker")
     jobs.configure(settings)
     settings.env.home.mkdir(parents=True, exist_ok=True)
     # Generated code runs under this user during the audit: keep our /proc (environment,
     # memory) unreadable to it.
     _prctl(_PR_SET_DUMPABLE, 0)
-    worker = build_worker(settings)
-    sidecar = multiprocessing.get_context("fork").Process(
-        target=_run_events_worker, args=(settings, worker.name), name="feature-crew-events"
-    )
-    sidecar.start()
-    log.info("worker %s listening on %s (+ events sidecar)", worker.name, ", ".join(ALL_QUEUES))
+    queues = queues_for(tiers)
+    worker = build_worker(settings, queues=queues)
+    fork = multiprocessing.get_context("fork")
+    sidecars = [
+        fork.Process(target=_run_events_worker, args=(settings, worker.name), name="fc-events"),
+        fork.Process(target=_watch_unserved_tiers, args=(settings,), name="fc-tier-watch"),
+    ]
+    for sidecar in sidecars:
+        sidecar.start()
+    log.info("worker %s listening on %s (+ events sidecar)", worker.name, ", ".join(queues))
     try:
         worker.work(with_scheduler=True)
     finally:
-        sidecar.terminate()
-        sidecar.join(timeout=30)
+        for sidecar in sidecars:
+            sidecar.terminate()
+            sidecar.join(timeout=30)

@@ -90,6 +90,8 @@ def render_status(record: TaskRecord, max_attempts: int) -> str:
     if _stopped_retrying(record, max_attempts):
         lines += ["", f"**Stopped retrying:** the reviewer rejected attempt {p.attempts} of "
                   f"{max_attempts}. The pull request waits for a human."]  # fmt: skip
+    if p.notice and p.state is TaskState.QUEUED:
+        lines += ["", f"**Waiting:** {_one_line(p.notice)}"]
     if p.state in _EXPLAINED and record.transitions:
         lines += ["", f"**{_EXPLAINED[p.state]}:** {_one_line(record.transitions[-1].note)}"]
     return "\n".join(lines) + "\n"

@@ -211,6 +211,7 @@ class TaskProgress(Frozen):
     parked_review: str | None = None  # the head whose review waits for budget
     pending_approval: str | None = None  # a writer's approval that came while an attempt ran
     error: str | None = None
+    notice: str | None = None  # why a queued task is still waiting (no worker for its tier)
     updated_at: float = Field(default_factory=time.time)
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Literal
 
 from bot.config import TriageConfig
-from pipeline.models import Frozen
+from pipeline.models import Frozen, TaskRecord, TaskSpec
 from pipeline.patterns import FILE_MENTION, backtick_names, keyword_pattern
 
 Risk = Literal["low", "normal", "high"]
@@ -134,3 +134,18 @@ def route_task(*, title: str, body: str, labels: Sequence[str], triage: TriageCo
         tier = forced
     reasons = (f"size {size}: about {lines} lines changed ({how})", risk_reason, tier_reason)
     return Route(tier=tier, size=size, risk=risk, reasons=reasons)
+
+
+def route_spec(spec: TaskSpec, triage: TriageConfig) -> Route:
+    """The route of a task's spec, its tier label (if any) included."""
+    labels = [f"feature-crew:tier-{spec.tier_override}"] if spec.tier_override else []
+    title, _, body = spec.spec.partition("\n\n")
+    return route_task(title=title, body=body, labels=labels, triage=triage)
+
+
+def planned_tier(record: TaskRecord, triage: TriageConfig) -> int:
+    """The tier the task's next run works in: it keeps its tier once its pull request is open."""
+    progress = record.progress
+    if progress.continue_branch and progress.tier is not None:
+        return progress.tier
+    return route_spec(record.spec, triage).tier

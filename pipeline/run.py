@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import monotonic as time_now
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from pipeline.prompts import Prompt, generation_prompt, generation_system, repos
 from pipeline.publish import find_own_comment, open_pull_for_head, report_unjudged_audit
 from pipeline.repo_config import PATH as REPO_CONFIG_PATH
 from pipeline.repo_config import narrow, parse_repo_config
-from pipeline.router import route_task
+from pipeline.router import route_spec
 from pipeline.status import Reporter
 from pipeline.untrusted import describe_removed
 from pipeline.workspace import Worktree
@@ -46,8 +47,9 @@ class Deps:
     settings: Settings
     store: TaskStore
     queue: TaskQueue
-    github: GitHubApp
+    github: GitHubApp | None  # None when no App is configured: local tasks need none
     workspace: Workspace
+    repos: Callable[[TaskRecord], RepoClient]  # GitHub's client, or local mode's recorder
     deadline: float | None = None  # time.monotonic() by which generation must have ended
 
     def check_deadline(self) -> None:
@@ -60,12 +62,11 @@ class Deps:
             )
 
     def repo(self, record: TaskRecord) -> RepoClient:
-        spec = record.spec
-        repository = {"full_name": spec.repo_full_name, "id": spec.repo_id}
-        return self.github.for_repo(spec.installation_id, repository)
+        """The client every side effect of the task goes through (the one local-mode seam)."""
+        return self.repos(record)
 
     def reporter(self, gh: RepoClient) -> Reporter:
-        login = self.github.identity()["bot_login"]
+        login = gh.identity()["bot_login"]
         return Reporter(self.store, gh, login, self.settings.config.github.max_attempts)
 
 
@@ -121,10 +122,7 @@ def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
         changes.update(feedback=progress.requested_changes, requested_changes=None)
     if progress.continue_branch and progress.tier is not None:
         return {"tier": progress.tier, **changes}
-    spec = record.spec
-    labels = [f"feature-crew:tier-{spec.tier_override}"] if spec.tier_override else []
-    title, _, body = spec.spec.partition("\n\n")
-    route = route_task(title=title, body=body, labels=labels, triage=deps.settings.config.triage)
+    route = route_spec(record.spec, deps.settings.config.triage)
     tier = deps.settings.config.tier(route.tier)
     return {
         "tier": route.tier,
@@ -297,7 +295,7 @@ def _push(
     config: OperatorConfig,
 ) -> TaskRecord:
     """Commit what the model edited (never what the audit's tools wrote) and push it."""
-    spec, ident = record.spec, deps.github.identity()
+    spec, ident = record.spec, gh.identity()
     deps.store.ensure_live(spec.id)  # a cancel that came during generation: push nothing
     worktree.commit_all(
         f"{spec.issue_title}\n\nCloses #{spec.issue_number}. Task {spec.id}.",

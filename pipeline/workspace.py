@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pygit2
 from pygit2.enums import DeltaStatus, DiffOption, FetchPrune
@@ -210,6 +211,8 @@ class Worktree:
         """Force-push the branch; a ref the server refuses raises WorkspaceError with its words."""
         check_clone_url(clone_url)
         ref = f"refs/heads/{self.branch}"
+        if clone_url.startswith("file://"):
+            return self._push_into_local(Path(unquote(urlsplit(clone_url).path)), ref)
         # An anonymous remote lives in memory only, so nothing about the push lands in config.
         remote = self._repo().remotes.create_anonymous(clone_url)
         callbacks = TokenCallbacks(token)
@@ -222,6 +225,22 @@ class Worktree:
             said = callbacks.remote_messages()
             detail = f"{reasons}\n{said}" if said else reasons
             raise WorkspaceError(f"push rejected: {detail}", public=f"push rejected: {detail}")
+
+    def _push_into_local(self, target_path: Path, ref: str) -> None:
+        """Into a repository on this machine: libgit2 cannot push to a non-bare one, so the
+        target fetches the branch instead; its checked-out branch and working tree stay as
+        they are."""
+        try:
+            target = pygit2.Repository(str(target_path))
+        except pygit2.GitError as exc:
+            raise WorkspaceError(f"{target_path} is not a git repository any more") from exc
+        if not target.head_is_unborn and not target.head_is_detached and target.head.name == ref:
+            raise WorkspaceError(f"{self.branch} is checked out in {target_path}: not replaced")
+        remote = target.remotes.create_anonymous(str(self.path))
+        try:
+            remote.fetch([f"+{ref}:{ref}"])
+        except pygit2.GitError as exc:
+            raise WorkspaceError(f"could not update {self.branch} in {target_path}: {exc}") from exc
 
 
 def _stage_exactly(index: pygit2.Index, root: Path, paths: Sequence[str]) -> None:

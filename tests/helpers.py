@@ -13,8 +13,8 @@ from bot.settings import Settings, load_settings
 from bot.signature import signature_for
 
 SECRET = "test-webhook-secret"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PAYLOADS = SHARED / "github" / "payload-examples"
+# GitHub's example payloads, kept in the repository (MIT, see tests/payloads/LICENSE).
+PAYLOADS = Path(__file__).resolve().parent / "payloads"
 
 
 def settings_with(

@@ -11,7 +11,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
-from bot.queue import TASKS, rq_redis
+from bot.queue import rq_redis, tier_queue
 from bot.store import redis_key, utc_day
 from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
@@ -56,7 +56,7 @@ def test_a_spent_budget_parks_the_next_task_until_tomorrow(world: World) -> None
     assert "of its $0.0500 daily budget" in status
     redis = rq_redis(world.redis_url)
     scheduled = ScheduledJobRegistry(
-        queue=Queue(TASKS, connection=redis, serializer=JSONSerializer)
+        queue=Queue(tier_queue(2), connection=redis, serializer=JSONSerializer)
     )
     assert len(scheduled.get_job_ids()) == 1
     assert world.anthropic.remaining("claude-sonnet-5-5") == 0  # no model call was made

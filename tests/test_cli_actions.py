@@ -34,8 +34,10 @@ def test_enqueue_refuses_what_it_cannot_do(
 ) -> None:
     assert main(["enqueue", "--repo", "octo-org/unknown", "--spec", "x"]) == 1
     assert "not installed on octo-org/unknown" in capsys.readouterr().err
-    assert main(["enqueue", "--repo", str(tmp_path), "--spec", "x"]) == 1
+    assert main(["enqueue", "--repo", "no-such-dir", "--spec", "x"]) == 2
     assert "OWNER/NAME" in capsys.readouterr().err
+    assert main(["enqueue", "--repo", str(tmp_path), "--spec", "x"]) == 2  # local: not a repo
+    assert "not a git repository" in capsys.readouterr().err
 
 
 def test_redeliver_resends_failed_deliveries_once(

@@ -9,7 +9,7 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from bot.queue import TASKS, rq_redis
+from bot.queue import rq_redis, tier_queue
 from pipeline.generate import EDIT_TOOL_NAME
 from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
@@ -44,7 +44,7 @@ def test_a_worker_killed_mid_generation_is_recovered_by_the_next(world: World) -
         assert world.store.recent(1)[0].progress.state is TaskState.GENERATING
     # RQ's maintenance pass, run as if its heartbeat deadline had passed.
     redis = rq_redis(world.redis_url)
-    queue = Queue(TASKS, connection=redis, serializer=JSONSerializer)
+    queue = Queue(tier_queue(2), connection=redis, serializer=JSONSerializer)
     StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 10**6)
     assert world.release_scheduled() == 1
     world.work()

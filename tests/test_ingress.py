@@ -175,6 +175,9 @@ def test_health_reports_each_dependency(web: httpx.Client) -> None:
         "feature-crew-events",
         "feature-crew-reviews",
         "feature-crew-tasks",
+        "feature-crew-tasks-tier-1",
+        "feature-crew-tasks-tier-2",
+        "feature-crew-tasks-tier-3",
     }
 
 

@@ -65,7 +65,14 @@ def test_honcho_runs_web_and_worker_from_the_procfile(redis_url: str, tmp_path: 
         queues = sorted(sorted(w.queue_names()) for w in Worker.all(connection=client))
         assert queues == [
             ["feature-crew-events"],
-            ["feature-crew-events", "feature-crew-reviews", "feature-crew-tasks"],
+            [
+                "feature-crew-events",
+                "feature-crew-reviews",
+                "feature-crew-tasks",
+                "feature-crew-tasks-tier-1",
+                "feature-crew-tasks-tier-2",
+                "feature-crew-tasks-tier-3",
+            ],
         ]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

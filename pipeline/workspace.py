@@ -161,7 +161,7 @@ class Worktree:
         message: str,
         author_name: str,
         author_email: str,
-        protected_paths: Sequence[str] = (".github/workflows/",),
+        protected_paths: Sequence[str] = (),
         paths: Sequence[str] | None = None,
     ) -> str | None:
         """Stage every change, or only `paths`, and commit; None when there is nothing to commit.

@@ -88,8 +88,10 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
+    from bot.hardening import make_non_dumpable
     from bot.telemetry import init_sentry
 
+    make_non_dumpable()  # the web process holds the webhook secret and the App's key too
     init_sentry(settings, process="web")
     uvicorn.run(
         create_app(settings),

@@ -6,7 +6,6 @@ wait behind it, so the process also forks a second RQ worker that takes only the
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import signal
@@ -16,20 +15,13 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from bot import jobs
+from bot.hardening import PR_SET_PDEATHSIG, make_non_dumpable, prctl
 from bot.queue import ALL_QUEUES, EVENTS, rq_redis
 from bot.settings import Settings
 from bot.telemetry import init_sentry
+from pipeline.workspace import ignore_user_git_config
 
 log = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
-_PR_SET_DUMPABLE = 4
-
-
-def _prctl(option: int, value: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: nothing to harden
-        log.debug("prctl(%s) unavailable", option)
 
 
 def build_worker(
@@ -47,17 +39,16 @@ def build_worker(
 
 
 def _run_events_worker(settings: Settings, parent_name: str) -> None:
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # never outlive the main worker
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # never outlive the main worker
     build_worker(settings, queues=(EVENTS,), name=f"{parent_name}-events").work()
 
 
 def run_worker(settings: Settings) -> None:
+    make_non_dumpable()  # generated code runs as our user during the audit
+    ignore_user_git_config(settings.env.home / "no-git-config")
     init_sentry(settings, process="worker")
     jobs.configure(settings)
     settings.env.home.mkdir(parents=True, exist_ok=True)
-    # Generated code runs under this user during the audit: keep our /proc (environment,
-    # memory) unreadable to it.
-    _prctl(_PR_SET_DUMPABLE, 0)
     worker = build_worker(settings)
     sidecar = multiprocessing.get_context("fork").Process(
         target=_run_events_worker, args=(settings, worker.name), name="feature-crew-events"

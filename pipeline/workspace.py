@@ -30,8 +30,8 @@ def ignore_user_git_config(empty: Path) -> None:
     user, and their `insteadOf`, `http.proxy` or `include.path` would steer our fetches and
     pushes. Called once by the worker at start; forked job horses inherit it.
     """
-    shutil.rmtree(empty, ignore_errors=True)
-    empty.mkdir(parents=True)
+    shutil.rmtree(empty, ignore_errors=True)  # nothing may have been planted there
+    empty.mkdir(parents=True, exist_ok=True)  # two workers sharing one home may race here
     for level in (ConfigLevel.GLOBAL, ConfigLevel.XDG, ConfigLevel.SYSTEM, ConfigLevel.PROGRAMDATA):
         pygit2.settings.search_path[level] = str(empty)
 
@@ -41,7 +41,7 @@ class Workspace:
 
     def __init__(self, home: Path, git_host: str | None = None) -> None:
         self.home = home
-        self.git_host = git_host  # where tokens may go, besides the exact clone URL
+        self.git_host = git_host  # the API's git host: no token goes to a URL off it
         self.mirrors = home / "mirrors"
         self.worktrees = home / "worktrees"
 

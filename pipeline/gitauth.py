@@ -106,10 +106,8 @@ def network_error(exc: pygit2.GitError, action: str, url: str) -> FeatureCrewErr
 
 def _safe_url(url: str) -> str:
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return parts._replace(netloc=host).geturl()
+    # Without user:password, and without parsing the port (a bad one must not raise here).
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

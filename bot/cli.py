@@ -120,8 +120,10 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
+    from bot.hardening import make_non_dumpable
     from bot.telemetry import init_sentry
 
+    make_non_dumpable()  # the web process holds the webhook secret and the App's key too
     app: object = "bot.app:create_app_from_environment"
     if args.workers == 1:
         init_sentry(settings, process="web")

@@ -9,6 +9,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.models import Provider, ReviewCheckName
+from pipeline.paths import ALWAYS_PROTECTED
 
 
 class Section(BaseModel):
@@ -49,7 +50,7 @@ class ReviewConfig(Section):
     max_lines_per_tier1: int = Field(default=100, ge=1)
     max_lines_per_tier2: int = Field(default=600, ge=1)
     max_lines_per_tier3: int = Field(default=3000, ge=1)
-    protected_paths: tuple[str, ...] = (".github/workflows/",)
+    protected_paths: tuple[str, ...] = ALWAYS_PROTECTED
     max_tokens: int = Field(default=2048, ge=256)
     timeout_s: float = Field(default=120.0, gt=0)
 

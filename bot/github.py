@@ -1,4 +1,4 @@
-"""The GitHub App client: app JWT calls, installation tokens cached in Redis, REST with retries."""
+"""The GitHub App client: app JWT calls, installation tokens sealed in Redis, REST with retries."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RequestFailed
 from redis import Redis
 
+from bot.sealed import TokenSeal
 from bot.settings import Settings
 from bot.store import redis_key
 
@@ -35,6 +36,16 @@ TOKEN_PERMISSIONS = {
     "checks": "write",
     "metadata": "read",
 }
+
+
+class _AppAuth(AppAuthStrategy):
+    def __repr__(self) -> str:  # the dataclass repr would print the private key
+        return f"AppAuth(app_id={self.app_id!r})"
+
+
+class _TokenAuth(TokenAuthStrategy):
+    def __repr__(self) -> str:
+        return "TokenAuth()"
 
 
 def _client(auth: Any, base_url: str) -> GitHub[Any]:
@@ -105,7 +116,8 @@ class GitHubApp:
         self.app_id = app_id
         self.api_url = api_url.rstrip("/")
         self.redis = redis
-        self.app_client = _client(AppAuthStrategy(str(app_id), private_key), self.api_url)
+        self.app_client = _client(_AppAuth(str(app_id), private_key), self.api_url)
+        self._seal = TokenSeal(private_key)
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis) -> GitHubApp | None:
@@ -114,7 +126,7 @@ class GitHubApp:
             return None  # the same test as Settings.app_configured, spelled out for mypy
         return cls(
             app_id=settings.env.github_app_id,
-            private_key=settings.private_key,
+            private_key=settings.private_key.get_secret_value(),
             api_url=settings.api_url,
             redis=redis,
         )
@@ -149,16 +161,20 @@ class GitHubApp:
         return ident
 
     def installation_token(self, installation_id: int, repo_name: str) -> str:
-        """A token scoped to one repository, minted on demand and shared through Redis."""
+        """A token scoped to one repository, minted on demand and shared, sealed, through Redis.
+
+        Redis rather than process memory: RQ forks a horse per job, so a memory cache would
+        mint a token for every job.
+        """
         key = redis_key("token", installation_id, repo_name)
         cached = self.redis.get(key)
-        if isinstance(cached, bytes):
-            return cached.decode()
+        if isinstance(cached, bytes) and (token := self._seal.open(key, cached)) is not None:
+            return token
         data = self._mint(installation_id, repo_name)
         expires = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp()
         ttl = int(expires - time.time() - TOKEN_MARGIN_S)
         if ttl > 0:
-            self.redis.set(key, data["token"].encode(), ex=ttl)
+            self.redis.set(key, self._seal.seal(key, data["token"]), ex=ttl)
         return str(data["token"])
 
     def _mint(self, installation_id: int, repo_name: str) -> dict[str, Any]:
@@ -188,7 +204,7 @@ class GitHubApp:
         return RepoClient(self, installation_id, repository)
 
     def token_client(self, token: str) -> GitHub[Any]:
-        return _client(TokenAuthStrategy(token), self.api_url)
+        return _client(_TokenAuth(token), self.api_url)
 
     def paginate(self, client: GitHub[Any], path: str, **params: Any) -> Iterator[Any]:
         """Every item of a list endpoint, following GitHub's Link headers."""

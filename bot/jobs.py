@@ -30,6 +30,7 @@ from pipeline.errors import (
     TaskCancelled,
     TransientError,
 )
+from pipeline.gitauth import git_host_for
 from pipeline.messages import AUDIT_CHECK
 from pipeline.models import TERMINAL_STATES, TaskState
 from pipeline.publish import close_open_checks, upsert_check_run
@@ -69,7 +70,7 @@ def _deps(redis: Redis) -> run.Deps:
         store=TaskStore(redis),
         queue=TaskQueue(redis, settings.config.worker),
         github=github,
-        workspace=Workspace(settings.env.home),
+        workspace=Workspace(settings.env.home, git_host=git_host_for(settings.api_url)),
         repos=client_for_task(github, redis),
         deadline=_deadline(settings),
     )

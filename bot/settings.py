@@ -44,6 +44,8 @@ class EnvSettings(BaseSettings):
         default="redis://localhost:6379/0", validation_alias="FEATURE_CREW_DEFAULT_REDIS_URL"
     )
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    # The anthropic SDK reads its key itself; known here so error reports can scrub it.
+    anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
     config_path: Path | None = Field(default=None, validation_alias="FEATURE_CREW_CONFIG")
@@ -58,6 +60,7 @@ class EnvSettings(BaseSettings):
         "github_private_key",
         "github_webhook_secret",
         "openai_api_key",
+        "anthropic_api_key",
         "sentry_dsn",
         "dashboard_token",
         mode="before",
@@ -74,11 +77,14 @@ class EnvSettings(BaseSettings):
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a process needs, built once at start and passed down."""
+    """Everything a process needs, built once at start and passed down.
+
+    Every secret is a SecretStr, so no repr or str of this (or of anything holding it) shows one.
+    """
 
     env: EnvSettings
     config: OperatorConfig
-    private_key: str | None
+    private_key: SecretStr | None
 
     @property
     def app_configured(self) -> bool:
@@ -102,6 +108,19 @@ class Settings:
             return urlunsplit((url.scheme, url.netloc, path[: -len("/api/v3")], "", ""))
         return f"{url.scheme}://{url.netloc.removeprefix('api.')}"
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value this process holds, for scrubbing error reports."""
+        env = self.env
+        held = (
+            self.private_key,
+            env.github_webhook_secret,
+            env.openai_api_key,
+            env.anthropic_api_key,
+            env.dashboard_token,
+        )
+        return tuple(s.get_secret_value() for s in held if s is not None)
+
 
 def _config_path(env: EnvSettings) -> Path | None:
     if env.config_path is not None:
@@ -110,13 +129,13 @@ def _config_path(env: EnvSettings) -> Path | None:
     return local if local.is_file() else None
 
 
-def _private_key(env: EnvSettings) -> str | None:
+def _private_key(env: EnvSettings) -> SecretStr | None:
     if env.github_private_key is not None:
         # Keys pasted into env files often carry literal "\n" instead of newlines.
-        return env.github_private_key.get_secret_value().replace("\\n", "\n")
+        return SecretStr(env.github_private_key.get_secret_value().replace("\\n", "\n"))
     if env.github_private_key_path is not None:
         try:
-            return env.github_private_key_path.read_text(encoding="utf-8")
+            return SecretStr(env.github_private_key_path.read_text(encoding="utf-8"))
         except OSError as err:
             raise ConfigError(
                 f"GITHUB_PRIVATE_KEY_PATH: cannot read {env.github_private_key_path}: "

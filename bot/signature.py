@@ -14,4 +14,6 @@ def is_valid_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     """Only `X-Hub-Signature-256` counts; a missing header or a sha1 one is refused."""
     if not header or not header.startswith("sha256="):
         return False
-    return hmac.compare_digest(signature_for(secret, body), header.strip())
+    # Bytes, not str: compare_digest raises on non-ASCII text, and a header can hold any byte.
+    given = header.strip().encode("utf-8", errors="replace")
+    return hmac.compare_digest(signature_for(secret, body).encode(), given)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import re
 
-import orjson
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bot.deliveries import record_and_queue_async
+from bot.payload import MalformedPayload, parse_object
 from bot.runtime import WebRuntime
 from bot.signature import is_valid_signature
 from handlers import wants
@@ -57,11 +57,9 @@ async def receive_webhook(request: Request) -> JSONResponse:
     if not event or not _DELIVERY_ID.match(delivery_id):
         return _answer(400, "refused", "missing X-GitHub-Event or X-GitHub-Delivery", rt, event)
     try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return _answer(400, "refused", "body is not JSON", rt, event)
-    if not isinstance(payload, dict):
-        return _answer(400, "refused", "body is not a JSON object", rt, event)
+        payload = parse_object(body)
+    except MalformedPayload as err:
+        return _answer(400, "refused", str(err), rt, event)
     action = str(payload.get("action") or "")
     if not wants(event, action, payload):
         log.info("delivery %s ignored: no handler for %s.%s", delivery_id, event, action)

@@ -7,7 +7,6 @@ and a watcher that tells tasks waiting on a tier no live worker takes.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import signal
@@ -18,21 +17,14 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from bot import jobs
+from bot.hardening import PR_SET_PDEATHSIG, make_non_dumpable, prctl
 from bot.queue import ALL_QUEUES, EVENTS, TIERS, queues_for, rq_redis
 from bot.settings import Settings
 from bot.telemetry import init_sentry
 from bot.tiers import notice_unserved_tiers
+from pipeline.workspace import ignore_user_git_config
 
 log = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
-_PR_SET_DUMPABLE = 4
-
-
-def _prctl(option: int, value: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: nothing to harden
-        log.debug("prctl(%s) unavailable", option)
 
 
 def build_worker(
@@ -50,12 +42,12 @@ def build_worker(
 
 
 def _run_events_worker(settings: Settings, parent_name: str) -> None:
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # never outlive the main worker
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # never outlive the main worker
     build_worker(settings, queues=(EVENTS,), name=f"{parent_name}-events").work()
 
 
 def _watch_unserved_tiers(settings: Settings) -> None:
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     redis = rq_redis(settings.env.redis_url)
     pause = max(5, min(60, settings.config.worker.unserved_tier_notice_s // 4))
     while True:
@@ -67,12 +59,11 @@ def _watch_unserved_tiers(settings: Settings) -> None:
 
 
 def run_worker(settings: Settings, tiers: Sequence[int] = TIERS) -> None:
+    make_non_dumpable()  # generated code runs as our user during the audit
+    ignore_user_git_config(settings.env.home / "no-git-config")
     init_sentry(settings, process="worker")
     jobs.configure(settings)
     settings.env.home.mkdir(parents=True, exist_ok=True)
-    # Generated code runs under this user during the audit: keep our /proc (environment,
-    # memory) unreadable to it.
-    _prctl(_PR_SET_DUMPABLE, 0)
     queues = queues_for(tiers)
     worker = build_worker(settings, queues=queues)
     fork = multiprocessing.get_context("fork")

@@ -59,9 +59,7 @@ def _as_text(tool_input: Mapping[str, object], name: str, default: str | None = 
 class EditorTool:
     """Executes view/create/str_replace/insert inside `root`, refusing paths outside it."""
 
-    def __init__(
-        self, root: Path, protected_paths: Sequence[str] = (".github/workflows/",)
-    ) -> None:
+    def __init__(self, root: Path, protected_paths: Sequence[str] = ()) -> None:
         self.root = root.resolve()
         self._roots = {str(root.absolute()), str(self.root)}
         self._protected = tuple(protected_paths)

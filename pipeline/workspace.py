@@ -11,10 +11,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pygit2
-from pygit2.enums import DeltaStatus, DiffOption, FetchPrune
+from pygit2.enums import ConfigLevel, DeltaStatus, DiffOption, FetchPrune
 
 from pipeline.errors import WorkspaceError
-from pipeline.gitauth import TokenCallbacks, check_clone_url, network_error
+from pipeline.gitauth import TokenCallbacks, check_clone_url, check_remote_url, network_error
 from pipeline.models import DiffSummary
 from pipeline.paths import is_protected
 
@@ -24,11 +24,25 @@ _WORKTREE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 _WORKDIR_FLAGS = DiffOption.INCLUDE_UNTRACKED | DiffOption.RECURSE_UNTRACKED_DIRS
 
 
+def ignore_user_git_config(empty: Path) -> None:
+    """Point libgit2's global, XDG and system config at an empty folder, for this process.
+
+    Those files (`$HOME/.gitconfig` above all) are writable by whatever runs as the worker's
+    user, and their `insteadOf`, `http.proxy` or `include.path` would steer our fetches and
+    pushes. Called once by the worker at start; forked job horses inherit it.
+    """
+    shutil.rmtree(empty, ignore_errors=True)  # nothing may have been planted there
+    empty.mkdir(parents=True, exist_ok=True)  # two workers sharing one home may race here
+    for level in (ConfigLevel.GLOBAL, ConfigLevel.XDG, ConfigLevel.SYSTEM, ConfigLevel.PROGRAMDATA):
+        pygit2.settings.search_path[level] = str(empty)
+
+
 class Workspace:
     """Mirrors under home/mirrors/<repo_id>.git, worktrees under home/worktrees/<task_id>."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, git_host: str | None = None) -> None:
         self.home = home
+        self.git_host = git_host  # the API's git host: no token goes to a URL off it
         self.mirrors = home / "mirrors"
         self.worktrees = home / "worktrees"
 
@@ -48,7 +62,8 @@ class Workspace:
                 repo.remotes.create(ORIGIN, clone_url, fetch=FETCH_SPEC)
             elif repo.remotes[ORIGIN].url != clone_url:
                 repo.remotes.set_url(ORIGIN, clone_url)
-            callbacks = TokenCallbacks(token)
+            check_remote_url(repo.remotes[ORIGIN], clone_url)
+            callbacks = TokenCallbacks(token, clone_url, self.git_host)
             try:
                 repo.remotes[ORIGIN].fetch(callbacks=callbacks, prune=FetchPrune.PRUNE)
             except pygit2.GitError as exc:
@@ -103,7 +118,7 @@ class Workspace:
             local = repo.branches.local.create(branch, commit, force=True)
             path.parent.mkdir(parents=True, exist_ok=True)
             repo.add_worktree(name, str(path), local)
-        return Worktree(path, branch, str(base_commit.id))
+        return Worktree(path, branch, str(base_commit.id), git_host=self.git_host)
 
     def remove_worktree(self, repo_id: int, task_id: str) -> None:
         """Delete the task's worktree and its registration; nothing happens if it is gone."""
@@ -141,10 +156,13 @@ class Workspace:
 class Worktree:
     """One task's checkout: edit files under `path`, then commit, diff and push."""
 
-    def __init__(self, path: Path, branch: str, base_sha: str) -> None:
+    def __init__(
+        self, path: Path, branch: str, base_sha: str, *, git_host: str | None = None
+    ) -> None:
         self.path = path
         self.branch = branch
         self.base_sha = base_sha
+        self.git_host = git_host
 
     def _repo(self) -> pygit2.Repository:
         return pygit2.Repository(str(self.path))
@@ -162,7 +180,7 @@ class Worktree:
         message: str,
         author_name: str,
         author_email: str,
-        protected_paths: Sequence[str] = (".github/workflows/",),
+        protected_paths: Sequence[str] = (),
         paths: Sequence[str] | None = None,
     ) -> str | None:
         """Stage every change, or only `paths`, and commit; None when there is nothing to commit.
@@ -215,7 +233,8 @@ class Worktree:
             return self._push_into_local(Path(unquote(urlsplit(clone_url).path)), ref)
         # An anonymous remote lives in memory only, so nothing about the push lands in config.
         remote = self._repo().remotes.create_anonymous(clone_url)
-        callbacks = TokenCallbacks(token)
+        check_remote_url(remote, clone_url)
+        callbacks = TokenCallbacks(token, clone_url, self.git_host)
         try:
             remote.push([f"+{ref}:{ref}"], callbacks=callbacks)
         except pygit2.GitError as exc:

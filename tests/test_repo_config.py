@@ -24,7 +24,7 @@ def test_a_repository_narrows_but_never_widens() -> None:
     assert config.self_audit.tools == ("pytest",)  # bandit was not enabled by the operator
     assert config.self_audit.pytest_args == ("-x",)
     assert config.self_audit.timeout_s == operator.self_audit.timeout_s
-    assert config.review.protected_paths == (".github/workflows/", "migrations/")
+    assert config.review.protected_paths == (".github/", "migrations/")
     assert config.review.max_files_per_tier2 == 10  # the operator's 10 beats the repo's 50
     assert config.review.max_files_per_tier1 == 1
     assert narrow(OperatorConfig(), parse_repo_config(None)) == OperatorConfig()

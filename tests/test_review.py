@@ -121,7 +121,8 @@ def test_protected_paths() -> None:
     assert not result.passed
     assert ".github/workflows/ci.yml" in result.detail
     assert "app.py" not in result.detail
-    assert check("protected_paths", make_input({".github/CODEOWNERS": ["* @a"]})).passed
+    assert not check("protected_paths", make_input({".github/CODEOWNERS": ["* @a"]})).passed
+    assert check("protected_paths", make_input({"docs/CODEOWNERS.md": ["* @a"]})).passed
     globbed = ReviewConfig(protected_paths=("*.lock", "setup.cfg"))
     assert not check("protected_paths", make_input({"poetry.lock": ["x"]}), globbed).passed
     assert not check("protected_paths", make_input({"setup.cfg": ["x"]}), globbed).passed

@@ -64,12 +64,14 @@ def test_private_key_from_text_or_path(
     clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     settings = settings_with(monkeypatch, {"GITHUB_APP_ID": "5", "GITHUB_PRIVATE_KEY": "a\\nb"})
-    assert settings.private_key == "a\nb"
+    assert settings.private_key is not None
+    assert settings.private_key.get_secret_value() == "a\nb"
     assert settings.app_configured
     monkeypatch.delenv("GITHUB_PRIVATE_KEY")
     (tmp_path / "key.pem").write_text("PEM")
     settings = settings_with(monkeypatch, {"GITHUB_PRIVATE_KEY_PATH": str(tmp_path / "key.pem")})
-    assert settings.private_key == "PEM"
+    assert settings.private_key is not None
+    assert settings.private_key.get_secret_value() == "PEM"
     monkeypatch.setenv("GITHUB_PRIVATE_KEY_PATH", str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigError, match="GITHUB_PRIVATE_KEY_PATH"):
         load_settings()

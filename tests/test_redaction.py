@@ -1,0 +1,97 @@
+"""No repr of a settings or runtime object shows a secret; the Sentry scrubber removes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.github import GitHubApp
+from bot.runtime import WebRuntime
+from bot.settings import Settings
+from bot.telemetry import REDACTED, Scrubber
+from pipeline.gitauth import TokenCallbacks
+from pipeline.run import Deps
+from pipeline.workspace import Workspace
+from tests.doubles.github.auth import generate_key
+from tests.helpers import settings_with
+
+TOKEN = "ghs_" + "R3prT0ken" * 4
+SECRETS = {
+    "GITHUB_WEBHOOK_SECRET": "webhook-secret-in-repr-test",
+    "OPENAI_API_KEY": "openai-key-in-repr-test",
+    "ANTHROPIC_API_KEY": "anthropic-key-in-repr-test",
+    "FEATURE_CREW_DASHBOARD_TOKEN": "dashboard-token-in-repr-test",
+}
+
+
+@pytest.fixture
+def settings(clean_env: None, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Settings:
+    _, pem = generate_key()
+    env = {"GITHUB_APP_ID": "7", "GITHUB_PRIVATE_KEY": pem, "REDIS_URL": redis_url, **SECRETS}
+    return settings_with(monkeypatch, env)
+
+
+def _fragments(settings: Settings) -> list[str]:
+    assert settings.private_key is not None
+    pem = settings.private_key.get_secret_value()
+    return [TOKEN, *SECRETS.values(), *[line for line in pem.splitlines() if "-----" not in line]]
+
+
+def _shown(obj: Any) -> str:
+    """What a log line, a traceback or an error report would print of it."""
+    return f"{obj!r}\n{obj!s}\n{obj}"
+
+
+def test_no_settings_or_runtime_object_shows_a_secret(settings: Settings, tmp_path: Path) -> None:
+    runtime = WebRuntime.build(settings)
+    github = GitHubApp.from_settings(settings, runtime.redis)
+    assert github is not None
+    repo = github.for_repo(1, {"full_name": "o/r", "id": 2})
+    deps = Deps(settings, runtime.store, runtime.queue, github, Workspace(tmp_path))
+    objects = [
+        settings,
+        settings.env,
+        settings.private_key,
+        settings.env.github_webhook_secret,
+        settings.config,
+        runtime,
+        github,
+        github.app_client,
+        github.app_client.auth,
+        github.token_client(TOKEN),
+        github.token_client(TOKEN).auth,
+        repo,
+        deps,
+        TokenCallbacks(TOKEN, "https://github.com/o/r.git", "https://github.com"),
+    ]
+    shown = "\n".join(_shown(obj) for obj in objects)
+    assert [f for f in _fragments(settings) if f in shown] == []
+    assert "PRIVATE KEY" not in shown
+
+
+def test_the_scrubber_removes_secrets_and_anything_shaped_like_one(settings: Settings) -> None:
+    assert settings.private_key is not None
+    pem = settings.private_key.get_secret_value()
+    scrub = Scrubber(settings.secrets)
+    event = {
+        "message": f"push failed for https://x-access-token:{TOKEN}@github.com/o/r.git",
+        "exception": {"values": [{"value": f"key {pem[:200]}", "type": "RuntimeError"}]},
+        "extra": {"args": [TOKEN, pem.splitlines()[5]], "note": f"secret={SECRETS}"},
+        "request": {"headers": {"Authorization": "token abc", "X-Trace": "Bearer abcdefghijkl"}},
+        "breadcrumbs": {"values": [{"message": "github_pat_" + "A1" * 20}]},
+        "logentry": {
+            "params": ["ghp_" + "z" * 36, "sk-ant-api03-" + "k" * 30, "sk-proj-" + "o" * 30]
+        },
+        "jwt": "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiI3In0.c2lnbmF0dXJlc2lnbmF0dXJl",
+        "fine": "task 12 failed: the model asked a question",
+    }
+    cleaned = scrub.event(event)
+    text = repr(cleaned)
+    assert [f for f in _fragments(settings) if f in text] == []
+    for shaped in ("github_pat_", "ghp_", "sk-ant-", "sk-proj-", "eyJ", "abcdefghijkl", "abc'"):
+        assert shaped not in text
+    assert cleaned["fine"] == event["fine"]
+    assert cleaned["request"]["headers"]["Authorization"] == REDACTED
+    assert cleaned["exception"]["values"][0]["type"] == "RuntimeError"

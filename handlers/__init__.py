@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.context import Handler, HandlerContext, Outcome
-from handlers.installation import note_installation
+from handlers.installation import forget_installation, note_installation
 from handlers.issue_comment import act_on_comment
 from handlers.issues import cancel_task_on_close, cancel_task_on_unlabel, queue_task_for_label
 from handlers.pull_request import record_pull_closed
 from handlers.pull_request_review import act_on_human_review
+from handlers.push import pushed_to_default_branch, update_pulls_on_base_push
 
 __all__ = ["HANDLERS", "Handler", "HandlerContext", "Outcome", "dispatch", "wants"]
 
@@ -22,8 +23,9 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("issue_comment", "created"): act_on_comment,
     ("pull_request", "closed"): record_pull_closed,
     ("pull_request_review", "submitted"): act_on_human_review,
+    ("push", ""): update_pulls_on_base_push,
     ("installation", "created"): note_installation,
-    ("installation", "deleted"): note_installation,
+    ("installation", "deleted"): forget_installation,
     ("installation", "suspend"): note_installation,
     ("installation", "unsuspend"): note_installation,
 }
@@ -33,6 +35,8 @@ def wants(event: str, action: str, payload: dict[str, Any]) -> bool:
     """Whether a delivery is worth queueing at all: pure, decided before anything is stored."""
     if (event, action) not in HANDLERS:
         return False
+    if event == "push":  # the App's own branch pushes are the most common: not even stored
+        return pushed_to_default_branch(payload)
     sender = payload.get("sender")
     # GitHub echoes the App's own comments, labels and reviews: bots never drive these.
     is_bot = isinstance(sender, dict) and sender.get("type") == "Bot"

@@ -110,7 +110,7 @@ def rebase_onto_base(
             if tree == tip.tree.id:
                 continue  # the base already has this change
             oid = repo.create_commit(None, commit.author, committer, commit.message, tree, [tip.id])
-            tip = repo.get(oid)
+            tip = repo[oid].peel(pygit2.Commit)
         return Rebased(str(tip.id))
 
 
@@ -121,7 +121,7 @@ def _squashed(
     merge_base: pygit2.Oid,
     committer: pygit2.Signature,
 ) -> Rebased:
-    index = repo.merge_trees(repo.get(merge_base).tree, base.tree, head.tree)
+    index = repo.merge_trees(repo[merge_base].peel(pygit2.Commit).tree, base.tree, head.tree)
     if index.conflicts is not None:
         return Rebased(None, conflicted_paths(index))
     message = f"Rebase onto {str(base.id)[:8]}\n\nThe branch's change, replayed as one commit."
@@ -175,7 +175,9 @@ class _LeaseCallbacks(TokenCallbacks):
         # that sha, so checking it here makes the push a compare-and-swap.
         for update in updates:
             if update.dst_refname == self._ref and str(update.src) != self._expected:
-                raise LeaseLost(f"{self._ref} is at {str(update.src)[:8]}, not {self._expected[:8]}")
+                raise LeaseLost(
+                    f"{self._ref} is at {str(update.src)[:8]}, not {self._expected[:8]}"
+                )
 
 
 def push_with_lease(
@@ -279,3 +281,13 @@ def remove_mirror(ws: Workspace, repo_id: int) -> bool:
         shutil.rmtree(path, ignore_errors=True)
     (ws.mirrors / f"{repo_id}.lock").unlink(missing_ok=True)
     return True
+
+
+def drop_worktrees_except(ws: Workspace, repo_id: int, keep: set[str]) -> list[str]:
+    """Unregister and delete the mirror's worktrees whose names are not in `keep`."""
+    with ws.open_mirror(repo_id) as repo:
+        dropped = [name for name in repo.list_worktrees() if name not in keep]
+        for name in dropped:
+            shutil.rmtree(repo.lookup_worktree(name).path, ignore_errors=True)
+            repo.lookup_worktree(name).prune(True)
+        return dropped

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pygit2
-import pytest
 
 from pipeline import branches
 from pipeline.workspace import Workspace
 from tests.doubles.git_http import commit_files, read_file_at, rev_parse
 from tests.test_workspace import BRANCH, REPO_ID, TASK, TOKEN, Remote
+from tests.test_workspace import remote as _remote  # noqa: F401 - the fixture
+from tests.test_workspace import workspace as _workspace  # noqa: F401 - the fixture
 
 BOT = pygit2.Signature("crew[bot]", "1+crew[bot]@users.noreply.github.com")
 
@@ -66,9 +67,7 @@ def test_a_lease_on_a_moved_branch_pushes_nothing(workspace: Workspace, remote: 
     assert rev_parse(remote.bare, f"refs/heads/{BRANCH}") == human
 
 
-def test_human_commits_are_named_and_conflicts_listed(
-    workspace: Workspace, remote: Remote
-) -> None:
+def test_human_commits_are_named_and_conflicts_listed(workspace: Workspace, remote: Remote) -> None:
     _bot_commit(workspace, remote, {"README.md": "# bot\n"})
     commit_files(remote.bare, {"other.py": "z = 3\n"}, branch=BRANCH)
     commit_files(remote.bare, {"README.md": "# human on main\n"}, branch="main")
@@ -104,11 +103,3 @@ def test_finished_branches_are_pruned_and_mirrors_removed(
     assert not workspace.worktree_path("other-task").exists()
     assert branches.mirror_ids(workspace) == []
     assert branches.remove_mirror(workspace, REPO_ID) is False
-
-
-@pytest.fixture(autouse=True)
-def _fixtures_from_workspace_tests() -> None:
-    """remote and workspace come from tests/test_workspace.py (imported into this module)."""
-
-
-from tests.test_workspace import remote, workspace  # noqa: E402, F401

@@ -32,8 +32,8 @@ def conflict_feedback(root: Path, paths: tuple[str, ...]) -> str:
     parts = [
         "The base branch moved and your change no longer applies cleanly. The files hold your "
         "change merged onto the new base; where both touched the same lines, git left conflict "
-        "markers: between `<<<<<<< ours` and `=======` is the new base, between `=======` and "
-        "`>>>>>>> theirs` is your change. Edit every file below so that it keeps the base's "
+        "markers: between the `<<<<<<<` line and `=======` is the new base, between `=======` "
+        "and the `>>>>>>>` line is your change. Edit every file below so that it keeps the base's "
         "changes and still does what the issue asks, with no conflict markers left. Change "
         "nothing else."
     ]

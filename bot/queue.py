@@ -73,7 +73,7 @@ class TaskQueue:
             (task_id,),
             _safe_id(f"task-{task_id}-{attempt_key}"),
             self.worker.task_timeout_s,
-            Retry(max=2, interval=[30, 300]),
+            Retry(max=2, interval=[10, 300]),  # the first also re-runs a killed worker's job
             at=at,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -80,6 +81,11 @@ class World:
         try:
             yield worker
         finally:
+            # RQ's work horse calls setsid() and the audit's tools get their own session too:
+            # a process group kill would leave them running the job. Kill the whole tree.
+            for pid in _descendants(worker.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(timeout=30)
@@ -154,6 +160,21 @@ def build_world(
         anthropic.stop()
         openai.stop()
         github.stop()
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process under `root`, found through /proc (children before their parents)."""
+    parents: dict[int, int] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            ppid = next(ln for ln in status.read_text().splitlines() if ln.startswith("PPid:"))
+            parents[int(status.parent.name)] = int(ppid.split()[1])
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, ppid in parents.items() if ppid in frontier]
+        found.extend(children)
+        frontier = children
+    return found
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30) -> None:

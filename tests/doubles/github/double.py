@@ -65,6 +65,7 @@ class GitHubDouble:
         return self
 
     def stop(self) -> None:
+        self.release_held()
         self._server.stop()
         self.hookshot.stop()
 
@@ -367,6 +368,20 @@ class GitHubDouble:
                     body if body is not None else default,
                 )
             )
+
+    def hold_next(self, method: str, path_regex: str, seconds: float) -> None:
+        """The next matching request is answered normally, but only after `seconds`, or once
+        `release_held()` is called: time for a test to kill a worker waiting on it."""
+        with self.state.lock:
+            self.state.held.clear()
+            self.state.faults.append(Fault(method.upper(), path_regex, 0, 1, {}, None, seconds))
+
+    def held_request_arrived(self) -> bool:
+        with self.state.lock:
+            return not any(f.status == 0 for f in self.state.faults)
+
+    def release_held(self) -> None:
+        self.state.held.set()
 
     def secondary_rate_limit(self, method: str, path_regex: str, retry_after: int = 1) -> None:
         body = {

@@ -16,7 +16,7 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from bot import jobs
-from bot.queue import ALL_QUEUES, EVENTS, rq_redis
+from bot.queue import ALL_QUEUES, EVENTS, TaskQueue, rq_redis
 from bot.settings import Settings
 from bot.telemetry import init_sentry
 
@@ -62,6 +62,8 @@ def run_worker(settings: Settings) -> None:
     # memory) unreadable to it.
     _prctl(_PR_SET_DUMPABLE, 0)
     worker = build_worker(settings)
+    # Retention runs daily; each pass queues the next, this one starts the chain (once a day).
+    TaskQueue(worker.connection, settings.config.worker).enqueue_tidy()
     sidecar = multiprocessing.get_context("fork").Process(
         target=_run_events_worker, args=(settings, worker.name), name="feature-crew-events"
     )

@@ -107,13 +107,16 @@ class World:
         SimpleWorker([events], connection=redis, serializer=JSONSerializer).work(burst=True)
 
     def release_scheduled(self) -> int:
-        """Move every scheduled job (RQ retries with a delay) to its queue now."""
+        """Move every scheduled job (RQ retries with a delay) to its queue now; not the daily
+        retention pass, which every worker start and every pass schedules."""
         redis = rq_redis(self.redis_url)
         released = 0
         for name in ALL_QUEUES:
             queue = Queue(name, connection=redis, serializer=JSONSerializer)
             registry = ScheduledJobRegistry(queue=queue)
             for job_id in registry.get_jobs_to_schedule(timestamp=int(time.time()) + 10**7):
+                if job_id.startswith("tidy-"):
+                    continue  # the daily retention pass, not a retry
                 job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
                 registry.remove(job)
                 queue.enqueue_job(job)

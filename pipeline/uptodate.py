@@ -60,7 +60,8 @@ def bring_up_to_date(task_id: str, request_id: str, deps: Deps) -> TaskState:
     if deps.store.load_blob(task_id, REQUEST_BLOB) not in (None, request_id):
         log.info("update %s of %s superseded by a later one", request_id, task_id)
         return state
-    resuming = state is S.AUDITING and deps.store.load_blob(task_id, ACTIVE_BLOB) == request_id
+    # Under the task's lease no other update runs: AUDITING with this mark is one that died.
+    resuming = state is S.AUDITING and bool(deps.store.load_blob(task_id, ACTIVE_BLOB))
     if state is S.REVIEWING:
         raise TransientError(f"task {task_id} is being reviewed; its update waits for that")
     if state is not S.PR_OPEN and not resuming:
@@ -85,9 +86,10 @@ def bring_up_to_date(task_id: str, request_id: str, deps: Deps) -> TaskState:
         head = rebased
     if head == record.progress.head_sha and not resuming:
         return state  # already current and reviewed
-    deps.store.save_blob(task_id, ACTIVE_BLOB, request_id)
-    note = f"base moved to {pos.base_sha[:8]}: auditing {head[:8]} again"
-    record = report.move(record, S.AUDITING, note)
+    if not resuming:
+        deps.store.save_blob(task_id, ACTIVE_BLOB, request_id)
+        note = f"base moved to {pos.base_sha[:8]}: auditing {head[:8]} again"
+        record = report.move(record, S.AUDITING, note)
     return _audit_and_review(record, head, gh, report, deps)
 
 

@@ -10,12 +10,13 @@ from rq.serializers import JSONSerializer
 
 from bot.queue import TASKS, rq_redis
 from pipeline.generate import EDIT_TOOL_NAME
+from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
 from tests.doubles.git_http import rev_parse
 from tests.doubles.models import text_turn, tool_turn
 from tests.test_end_to_end import _approves, _writes_greet
 from tests.test_faults import _one_of_each
-from tests.world import World, wait_for
+from tests.world import REPO, World, wait_for
 
 SLOW_TEST = "import time\n\n\ndef test_slow() -> None:\n    time.sleep(30)\n"
 
@@ -86,3 +87,33 @@ def test_a_worker_killed_between_the_push_and_the_pull_request(world: World) -> 
     assert world.anthropic.remaining("claude-sonnet-5-5") == 0  # no second generation
     assert _branches(world) == [task.spec.branch]
     _one_of_each(world, number)
+
+
+def test_a_worker_killed_while_it_audits_a_rebased_head(world: World) -> None:
+    from tests.test_base_moved import _open_pr, _reviews
+
+    number, pr, task = _open_pr(world)
+    old_head = task.progress.head_sha
+    world.anthropic.script("claude-haiku-5-5", _approves())
+    slow = SLOW_TEST.replace("sleep(30)", "sleep(4)")
+    world.github.push_branch(REPO, "main", {"tests/test_slow.py": slow}, sender="alice")
+    world.github.wait_for_deliveries()
+    with world.worker_process():
+        # The push is handled, the debounced update rebases and pushes, then audits: killed.
+        wait_for(lambda: _in_state(world, TaskState.AUDITING), 90)
+    bare = world.github.git_root / "octo-org" / "hello.git"
+    rebased = rev_parse(bare, f"refs/heads/{task.spec.branch}")
+    assert rebased != old_head and len(_reviews(world, pr)) == 1
+    _recover(world)
+    task = world.store.require(task.id)
+    assert task.progress.state is TaskState.PR_OPEN and task.progress.head_sha == rebased
+    states = [t.state.value for t in task.transitions]
+    assert states[-4:] == ["pr_open", "auditing", "reviewing", "pr_open"]
+    assert states.count("auditing") == 2
+    assert [sha for sha, _ in _reviews(world, pr)] == [old_head, rebased]
+    with world.github.state.lock:
+        assert len(world.github.state.pulls) == 1
+        statuses = [
+            c for c in world.github.state.comments_on(REPO, number) if STATUS_MARKER in c.body
+        ]
+        assert len(statuses) == 1

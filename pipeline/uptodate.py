@@ -57,15 +57,8 @@ def bring_up_to_date(task_id: str, request_id: str, deps: Deps) -> TaskState:
     """
     record = deps.store.require(task_id)
     state = record.progress.state
-    if deps.store.load_blob(task_id, REQUEST_BLOB) not in (None, request_id):
-        log.info("update %s of %s superseded by a later one", request_id, task_id)
-        return state
-    # Under the task's lease no other update runs: AUDITING with this mark is one that died.
-    resuming = state is S.AUDITING and bool(deps.store.load_blob(task_id, ACTIVE_BLOB))
-    if state is S.REVIEWING:
-        raise TransientError(f"task {task_id} is being reviewed; its update waits for that")
-    if state is not S.PR_OPEN and not resuming:
-        log.info("update of %s skipped: task is %s", task_id, state)
+    resuming = _resuming(record, request_id, deps)
+    if resuming is None:
         return state
     gh = deps.repo(record)
     spec, ws = record.spec, deps.workspace
@@ -91,6 +84,23 @@ def bring_up_to_date(task_id: str, request_id: str, deps: Deps) -> TaskState:
         note = f"base moved to {pos.base_sha[:8]}: auditing {head[:8]} again"
         record = report.move(record, S.AUDITING, note)
     return _audit_and_review(record, head, gh, report, deps)
+
+
+def _resuming(record: TaskRecord, request_id: str, deps: Deps) -> bool | None:
+    """None: nothing to do; True: finish an update that died mid-audit; False: a new one."""
+    state = record.progress.state
+    if deps.store.load_blob(record.id, REQUEST_BLOB) not in (None, request_id):
+        log.info("update %s of %s superseded by a later one", request_id, record.id)
+        return None
+    if state is S.REVIEWING:
+        raise TransientError(f"task {record.id} is being reviewed; its update waits for that")
+    # Under the task's lease no other update runs: AUDITING with this mark is one that died.
+    if state is S.AUDITING and deps.store.load_blob(record.id, ACTIVE_BLOB):
+        return True
+    if state is not S.PR_OPEN:
+        log.info("update of %s skipped: task is %s", record.id, state)
+        return None
+    return False
 
 
 def _bot_identity(deps: Deps) -> tuple[str, str]:

@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pygit2
+import pytest
 
 from pipeline import branches
 from pipeline.workspace import Workspace
-from tests.doubles.git_http import commit_files, read_file_at, rev_parse
-from tests.test_workspace import BRANCH, REPO_ID, TASK, TOKEN, Remote
-from tests.test_workspace import remote as _remote  # noqa: F401 - the fixture
-from tests.test_workspace import workspace as _workspace  # noqa: F401 - the fixture
+from tests.doubles.git_http import (
+    commit_files,
+    create_bare_repo,
+    git_http_app,
+    read_file_at,
+    rev_parse,
+)
+from tests.doubles.server import ServerThread
+from tests.test_workspace import BRANCH, FILES, REPO_ID, TASK, TOKEN, Remote
 
 BOT = pygit2.Signature("crew[bot]", "1+crew[bot]@users.noreply.github.com")
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[Remote]:
+    """The same remote as tests/test_workspace.py's: octo/demo behind git http-backend."""
+    root = tmp_path / "remote"
+    bare = root / "octo" / "demo.git"
+    create_bare_repo(bare, FILES)
+    server = ServerThread(git_http_app(root, lambda token, _: token == TOKEN)).start()
+    yield Remote(server.url, bare, [])
+    server.stop()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "home")
 
 
 def _bot_commit(ws: Workspace, remote: Remote, files: dict[str, str]) -> str:

@@ -13,7 +13,7 @@ from pipeline.editor import EditorTool
 from pipeline.errors import TransientError
 from pipeline.generate import generate
 from pipeline.messages import base_moved_marker, render_conflicts
-from pipeline.models import GenerationOutcome, TaskRecord, TaskState
+from pipeline.models import GenerationOutcome, GenerationResult, TaskRecord, TaskState
 from pipeline.prompts import generation_prompt, generation_system, repository_map
 from pipeline.publish import find_own_comment
 
@@ -62,6 +62,12 @@ def resolve_conflicts(
     if deps.store.load_blob(spec.id, attempt_blob):
         _leave_conflicts(record, pos, paths, "The model's attempt did not resolve them.", report)
         return None
+    tier = int(record.progress.tier or 2)
+    budget = config.tier(tier).cost_budget
+    if budget is not None and deps.store.spent(tier) >= budget:
+        why = f"Tier {tier} has spent its daily budget, so the model did not try."
+        _leave_conflicts(record, pos, paths, why, report)
+        return None
     files = ", ".join(paths)
     note = f"base moved to {pos.base_sha[:8]}: conflicts in {files}; one model attempt"
     record = report.move(record, TaskState.PR_OPEN, note)
@@ -70,27 +76,12 @@ def resolve_conflicts(
     worktree, paths = branches.conflict_worktree(
         ws, spec.repo_id, spec.id, spec.branch, spec.default_branch
     )
-    tier = int(record.progress.tier or 2)
     try:
-        editor = EditorTool(worktree.path, config.review.protected_paths)
-        result = generate(
-            system=generation_system(tier),
-            prompt=generation_prompt(
-                spec,
-                repository_map(worktree.path),
-                conflict_feedback(worktree.path, paths),
-                record.progress.clarifications,
-            ),
-            tier=config.tier(tier),
-            editor=editor,
-            env=deps.settings.env,
-            price_for=config.price,
-        )
-    except TransientError:
-        deps.store.save_blob(spec.id, attempt_blob, "")  # the model was never reached: retry it
-        ws.remove_worktree(spec.repo_id, spec.id)
-        raise
-    try:
+        try:
+            result = _model_attempt(record, worktree.path, paths, tier, deps, config)
+        except TransientError:
+            deps.store.save_blob(spec.id, attempt_blob, "")  # the model was never reached
+            raise
         deps.store.add_spend(tier, result.cost_usd)
         record = report.update(record, cost_usd=record.progress.cost_usd + result.cost_usd)
         left = branches.files_with_markers(worktree.path, paths)
@@ -110,6 +101,30 @@ def resolve_conflicts(
         )
     finally:
         ws.remove_worktree(spec.repo_id, spec.id)
+
+
+def _model_attempt(
+    record: TaskRecord,
+    root: Path,
+    paths: tuple[str, ...],
+    tier: int,
+    deps: Deps,
+    config: OperatorConfig,
+) -> GenerationResult:
+    """The generation path, with the conflicting files as the feedback to address."""
+    return generate(
+        system=generation_system(tier),
+        prompt=generation_prompt(
+            record.spec,
+            repository_map(root),
+            conflict_feedback(root, paths),
+            record.progress.clarifications,
+        ),
+        tier=config.tier(tier),
+        editor=EditorTool(root, config.review.protected_paths),
+        env=deps.settings.env,
+        price_for=config.price,
+    )
 
 
 def _leave_conflicts(

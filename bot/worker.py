@@ -46,6 +46,9 @@ def build_worker(
         # + 60 s), and is found by the next maintenance pass: together, recovery in < 2 min.
         maintenance_interval=settings.config.worker.maintenance_interval_s,
         job_monitoring_interval=HEARTBEAT_S,
+        # An idle worker waits in one BLPOP of worker_ttl - 15 s (405 s by default) between
+        # maintenance passes: keep that wait no longer than the maintenance interval.
+        worker_ttl=settings.config.worker.maintenance_interval_s + 15,
     )
 
 

@@ -126,9 +126,11 @@ class WorkerConfig(Section):
     task_timeout_s: int = Field(default=3600, ge=60)
     review_timeout_s: int = Field(default=900, ge=30)
     delivery_timeout_s: int = Field(default=120, ge=10)
-    maintenance_interval_s: int = Field(default=60, ge=10)
+    maintenance_interval_s: int = Field(default=30, ge=10)
     # A task waiting this long on a tier's queue that no live worker takes says so.
     unserved_tier_notice_s: int = Field(default=300, ge=10)
+    # Task records, their keys and indexes, and mirror branches of finished tasks go after this.
+    retention_days: int = Field(default=30, ge=1, le=3650)
 
 
 class Price(Section):

@@ -97,6 +97,9 @@ class RepoClient:
         pulls = list(self._items("/pulls", state="open", head=f"{owner}:{branch}"))
         return dict(pulls[0]) if pulls else None
 
+    def open_pulls(self, *, base: str) -> Iterator[dict[str, Any]]:
+        return self._items("/pulls", state="open", base=base)
+
     def create_pull(self, *, title: str, head: str, base: str, body: str) -> dict[str, Any]:
         data = {"title": title, "head": head, "base": base, "body": body}
         return dict(self._json("POST", "/pulls", json=data))

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sentry_sdk
@@ -15,6 +16,7 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
+from bot import retention
 from bot.deliveries import load_delivery, reopen_delivery
 from bot.github import GitHubApp
 from bot.local_repo import client_for_task
@@ -22,7 +24,7 @@ from bot.queue import TaskQueue, rq_redis, tier_queue
 from bot.settings import Settings, load_settings
 from bot.store import Superseded, TaskStore
 from handlers import HandlerContext, dispatch
-from pipeline import land, review_job, run
+from pipeline import branches, land, review_job, run, uptodate
 from pipeline.errors import (
     FeatureCrewError,
     PermanentError,
@@ -142,6 +144,42 @@ def _move_to_its_tier(task_id: str, job: Job | None, deps: run.Deps) -> str | No
     if record.progress.notice:  # a worker for its tier has come: the wait is over
         deps.store.update(task_id, notice=None)
     return None
+
+
+def update_branch(task_id: str, request_id: str) -> str:
+    """The base moved under the task's PR: rebase, push, audit and review again."""
+
+    def work(deps: run.Deps) -> str:
+        job = get_current_job()
+        owner = job.id if job is not None else f"local-{uuid.uuid4().hex}"
+        # Never while an attempt of the same task runs: both would push the one branch.
+        with deps.store.lease(task_id, owner, deps.settings.config.worker.task_timeout_s):
+            return _guarded(
+                task_id, deps, lambda: uptodate.bring_up_to_date(task_id, request_id, deps)
+            )
+
+    return _with_deps(work)
+
+
+def tidy() -> str:
+    """Retention: old task records and finished tasks' mirror branches go; then tomorrow's."""
+
+    def work(deps: run.Deps) -> str:
+        days = deps.settings.config.worker.retention_days
+        done = retention.tidy(deps.store, deps.workspace, days)
+        tomorrow = datetime.now(UTC).replace(hour=3, minute=0, second=0) + timedelta(days=1)
+        deps.queue.enqueue_tidy(at=tomorrow)
+        return f"{done}"
+
+    return _with_deps(work)
+
+
+def forget_repositories(repo_ids: list[int]) -> str:
+    """The App lost these repositories (uninstalled): their mirrors and worktrees go."""
+    ws = Workspace(_current_settings().env.home)
+    removed = [repo_id for repo_id in repo_ids if branches.remove_mirror(ws, int(repo_id))]
+    log.info("mirrors removed for repositories %s", removed)
+    return f"removed {len(removed)} mirrors"
 
 
 def review_task(task_id: str, head_sha: str) -> str:

@@ -12,7 +12,7 @@ import logging
 import re
 import zlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -162,7 +162,7 @@ class TaskQueue:
             (task_id,),
             _safe_id(f"task-{task_id}-{attempt_key}"),
             self.worker.task_timeout_s,
-            Retry(max=2, interval=[30, 300]),
+            Retry(max=2, interval=[10, 300]),  # the first also re-runs a killed worker's job
             at=at,
         )
 
@@ -207,6 +207,42 @@ class TaskQueue:
             _safe_id(f"merge-{task_id}-{head_sha[:12]}"),
             self.worker.review_timeout_s,
             Retry(max=2, interval=[15, 120]),
+        )
+
+    def enqueue_branch_update(self, task_id: str, request_id: str, delay_s: float) -> str:
+        """Bring a PR's branch onto its moved base after `delay_s`; one job per request."""
+        at = datetime.now(UTC) + timedelta(seconds=delay_s) if delay_s > 0 else None
+        return self._enqueue_unique(
+            TASKS,
+            "bot.jobs.update_branch",
+            (task_id, request_id),
+            _safe_id(f"update-{task_id}-{request_id}"),
+            self.worker.task_timeout_s,
+            Retry(max=3, interval=[30, 120, 300]),
+            at=at,
+        )
+
+    def enqueue_tidy(self, at: datetime | None = None) -> str:
+        """The retention pass, once per UTC day whoever asks for it."""
+        day = (at or datetime.now(UTC)).strftime("%Y%m%d")
+        return self._enqueue_unique(
+            TASKS,
+            "bot.jobs.tidy",
+            (),
+            f"tidy-{day}",
+            self.worker.task_timeout_s,
+            Retry(max=2, interval=[60, 600]),
+            at=at,
+        )
+
+    def enqueue_forget_repositories(self, repo_ids: list[int], key: str) -> str:
+        return self._enqueue_unique(
+            EVENTS,
+            "bot.jobs.forget_repositories",
+            (repo_ids,),
+            _safe_id(f"forget-{key}"),
+            self.worker.delivery_timeout_s,
+            Retry(max=3, interval=[5, 30, 120]),
         )
 
     def _enqueue_unique(

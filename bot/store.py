@@ -44,6 +44,13 @@ return {1, ARGV[1]}
 """
 
 
+# Deletes an issue's or a pull's pointer only while it still names this task.
+_DROP_POINTER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 # Take the lease if it is free or already ours (the same RQ job re-run after a crash).
 _LEASE = """
 local holder = redis.call('GET', KEYS[1])
@@ -175,6 +182,7 @@ class TaskStore:
         self._lease = redis.register_script(_LEASE)
         self._release = redis.register_script(_RELEASE)
         self._reserve = redis.register_script(_RESERVE)
+        self._drop_pointer = redis.register_script(_DROP_POINTER)
 
     def create(self, spec: TaskSpec, note: str = "") -> Claim:
         now = time.time()
@@ -408,3 +416,35 @@ class TaskStore:
     def cache_set(self, value: Any, ttl_s: int, *parts: object) -> None:
         if ttl_s > 0:
             self.redis.set(redis_key("cache", *parts), json.dumps(value), ex=ttl_s)
+
+    def tasks_created_before(self, cutoff: float, limit: int = 500) -> list[str]:
+        """The oldest task ids in the index, created before `cutoff`."""
+        ids = self.redis.zrangebyscore(redis_key("tasks"), "-inf", cutoff, start=0, num=limit)
+        return [_text(i) for i in ids]
+
+    def forget_tasks(self, task_ids: list[str]) -> int:
+        """Delete tasks whole: record, transitions, blobs, lease, pointers, index entry."""
+        if not task_ids:
+            return 0
+        records = dict(zip(task_ids, self.get_many(task_ids), strict=True))
+        for task_id, record in records.items():
+            if record is not None:
+                spec, pr = record.spec, record.progress.pr_number
+                self._drop_pointer(
+                    keys=[redis_key("issue", spec.repo_id, spec.issue_number)], args=[task_id]
+                )
+                if pr is not None:
+                    self._drop_pointer(keys=[redis_key("pull", spec.repo_id, pr)], args=[task_id])
+        wanted = set(task_ids)
+        doomed = [
+            key
+            for key in self.redis.scan_iter(match=redis_key("task", "*"), count=1000)
+            if _text(key).split(":")[2] in wanted
+        ]
+        doomed += [redis_key("lease", task_id) for task_id in task_ids]
+        pipe = self.redis.pipeline(transaction=False)
+        for start in range(0, len(doomed), 500):
+            pipe.delete(*doomed[start : start + 500])
+        pipe.zrem(redis_key("tasks"), *task_ids)
+        pipe.execute()
+        return len(task_ids)

@@ -18,13 +18,14 @@ from rq.serializers import JSONSerializer
 
 from bot import jobs
 from bot.hardening import PR_SET_PDEATHSIG, make_non_dumpable, prctl
-from bot.queue import ALL_QUEUES, EVENTS, TIERS, queues_for, rq_redis
+from bot.queue import ALL_QUEUES, EVENTS, TIERS, TaskQueue, queues_for, rq_redis
 from bot.settings import Settings
 from bot.telemetry import init_sentry
 from bot.tiers import notice_unserved_tiers
 from pipeline.workspace import ignore_user_git_config
 
 log = logging.getLogger(__name__)
+HEARTBEAT_S = 10
 
 
 def build_worker(
@@ -36,8 +37,13 @@ def build_worker(
         connection=redis,
         serializer=JSONSerializer,
         name=name,
-        # Abandoned jobs (a killed worker) are found by this maintenance pass: keep it short.
+        # A killed worker's job counts as abandoned once its heartbeat lapses (this interval
+        # + 60 s), and is found by the next maintenance pass: together, recovery in < 2 min.
         maintenance_interval=settings.config.worker.maintenance_interval_s,
+        job_monitoring_interval=HEARTBEAT_S,
+        # An idle worker waits in one BLPOP of worker_ttl - 15 s (405 s by default) between
+        # maintenance passes: keep that wait no longer than the maintenance interval.
+        worker_ttl=settings.config.worker.maintenance_interval_s + 15,
     )
 
 
@@ -66,6 +72,8 @@ def run_worker(settings: Settings, tiers: Sequence[int] = TIERS) -> None:
     settings.env.home.mkdir(parents=True, exist_ok=True)
     queues = queues_for(tiers)
     worker = build_worker(settings, queues=queues)
+    # Retention runs daily; each pass queues the next, this one starts the chain (once a day).
+    TaskQueue(worker.connection, settings.config.worker).enqueue_tidy()
     fork = multiprocessing.get_context("fork")
     sidecars = [
         fork.Process(target=_run_events_worker, args=(settings, worker.name), name="fc-events"),

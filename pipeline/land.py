@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pipeline.errors import PermanentGitHubError
 from pipeline.messages import render_merge_refused
 from pipeline.models import TaskState
+from pipeline.uptodate import update_before_merge
 
 if TYPE_CHECKING:
     from pipeline.run import Deps
@@ -23,6 +24,8 @@ def merge_approved(task_id: str, approved_sha: str, deps: Deps) -> TaskState:
         log.info("merge of %s skipped: task is %s", task_id, progress.state)
         return progress.state
     gh = deps.repo(record)
+    if not update_before_merge(record, approved_sha, gh, deps):
+        return progress.state  # the approved head lacks the base: updated and reviewed first
     report = deps.reporter(gh)
     title = f"{record.spec.issue_title} (#{progress.pr_number})"
     try:

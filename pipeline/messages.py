@@ -254,3 +254,35 @@ def reply_marker(delivery_id: str) -> str:
 def render_reply(text: str, delivery_id: str) -> str:
     """A short answer to a human whose review or command could not be acted on as asked."""
     return f"{reply_marker(delivery_id)}\n{text}\n"
+
+
+def base_moved_marker(key: str) -> str:
+    """Tells one base-move notice (per base and head) from the others on the PR."""
+    return f"<!-- feature-crew:base-moved {key} -->"
+
+
+def render_human_commits_left_alone(key: str, base_sha: str, commits: tuple[str, ...]) -> str:
+    listed = "\n".join(f"- {_one_line(c, 120)}" for c in commits[:20])
+    return (
+        f"{base_moved_marker(key)}\nThe base branch moved (now at `{base_sha[:8]}`), but this "
+        f"branch has commits Feature Crew did not make:\n\n{listed}\n\nSo it left the branch "
+        "alone: update it yourself (rebase or merge the base branch) if you want it current."
+    )
+
+
+def render_conflicts(key: str, base_sha: str, paths: tuple[str, ...], why: str) -> str:
+    listed = "\n".join(f"- `{p}`" for p in paths[:50])
+    return (
+        f"{base_moved_marker(key)}\nThe base branch moved (now at `{base_sha[:8]}`) and this "
+        f"branch no longer applies to it. These files conflict:\n\n{listed}\n\n{why} The task "
+        "waits: resolve the conflicts on the branch, or comment `/crew retry` with guidance."
+    )
+
+
+def render_update_before_merge(key: str, approved_sha: str, base_sha: str) -> str:
+    return (
+        f"{base_moved_marker(key)}\nNot merged yet: the base branch moved (now at "
+        f"`{base_sha[:8]}`) since `{approved_sha[:8]}` was approved. Feature Crew is bringing "
+        "the branch up to date; it will be audited and reviewed again. Approve the new head "
+        "to merge it."
+    )

@@ -16,8 +16,9 @@ ALLOWED: dict[TaskState, frozenset[TaskState]] = {
     S.REVIEWING: frozenset(
         {S.PR_OPEN, S.GENERATING, S.MERGED, S.BUDGET_WAIT, S.CANCELLED, S.FAILED}
     ),
+    # The base moved under an open PR: its rebased head is audited again, then reviewed.
     S.PR_OPEN: frozenset(
-        {S.MERGED, S.GENERATING, S.REVIEWING, S.BUDGET_WAIT, S.CANCELLED, S.FAILED}
+        {S.MERGED, S.GENERATING, S.AUDITING, S.REVIEWING, S.BUDGET_WAIT, S.CANCELLED, S.FAILED}
     ),
     S.MERGED: frozenset(),
     S.CANCELLED: frozenset(),

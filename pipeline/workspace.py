@@ -130,6 +130,12 @@ class Workspace:
             _drop_worktree(self._open(repo_id), name, path)
 
     @contextmanager
+    def open_mirror(self, repo_id: int) -> Iterator[pygit2.Repository]:
+        """The repository's mirror, locked against other tasks on this machine while in use."""
+        with self._locked(repo_id):
+            yield self._open(repo_id)
+
+    @contextmanager
     def _locked(self, repo_id: int) -> Iterator[None]:
         # Two tasks on one machine must not fetch into or register worktrees in one mirror at once.
         self.mirrors.mkdir(parents=True, exist_ok=True)

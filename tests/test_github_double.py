@@ -495,3 +495,41 @@ def test_check_run_buttons_within_githubs_limits_and_their_clicks(gh: GitHubDoub
     ]
     assert sent[-2]["requested_action"] == {"identifier": "retry"}
     assert sent[-2]["check_run"]["id"] == run_id
+
+
+def test_pushes_send_signed_push_webhooks_like_github(
+    gh: GitHubDouble,
+    receiver: tuple[ServerThread, list[tuple[dict[str, str], bytes]]],
+    tmp_path: Path,
+) -> None:
+    from handlers import wants
+
+    server, seen = receiver
+    gh.set_webhook(f"{server.url}/webhooks", "s3cret")
+    before = gh.push_branch("octo-org/hello", "main", {}, sender="alice")
+    after = gh.push_branch("octo-org/hello", "main", {"docs.md": "# d\n"}, sender="alice")
+    assert gh.wait_for_deliveries(timeout=10)
+    headers, body = seen[-1]
+    assert headers["x-github-event"] == "push"
+    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["x-hub-signature-256"] == f"sha256={expected}"
+    data = json.loads(body)
+    assert "action" not in data
+    assert (data["ref"], data["before"], data["after"]) == ("refs/heads/main", before, after)
+    assert data["head_commit"]["id"] == after and not data["forced"] and not data["created"]
+    assert data["sender"]["login"] == "alice" and data["repository"]["default_branch"] == "main"
+    assert wants("push", "", data)
+    # A git push through the remote (an installation token, so the App's own) sends one too.
+    token = mint(gh, {"repositories": ["hello"]}).json()["token"]
+    url = f"{gh.url}/octo-org/hello.git".replace("http://", f"http://x-access-token:{token}@")
+    work = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", url, str(work)], check=True, timeout=30)
+    git = ["git", "-C", str(work), "-c", "user.name=B", "-c", "user.email=b@example.com"]
+    subprocess.run([*git, "checkout", "--quiet", "-b", "feature-crew/x"], check=True)
+    subprocess.run([*git, "commit", "--quiet", "--allow-empty", "-m", "x"], check=True)
+    subprocess.run([*git, "push", "--quiet", "origin", "feature-crew/x"], check=True, timeout=30)
+    assert gh.wait_for_deliveries(timeout=10)
+    data = json.loads(seen[-1][1])
+    assert data["ref"] == "refs/heads/feature-crew/x" and data["created"]
+    assert data["sender"]["login"] == gh.bot_login and data["sender"]["type"] == "Bot"
+    assert not wants("push", "", data)  # not the default branch: never even stored

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -80,6 +81,11 @@ class World:
         try:
             yield worker
         finally:
+            # RQ's work horse calls setsid() and the audit's tools get their own session too:
+            # a process group kill would leave them running the job. Kill the whole tree.
+            for pid in _descendants(worker.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(timeout=30)
@@ -101,13 +107,16 @@ class World:
         SimpleWorker([events], connection=redis, serializer=JSONSerializer).work(burst=True)
 
     def release_scheduled(self) -> int:
-        """Move every scheduled job (RQ retries with a delay) to its queue now."""
+        """Move every scheduled job (RQ retries with a delay) to its queue now; not the daily
+        retention pass, which every worker start and every pass schedules."""
         redis = rq_redis(self.redis_url)
         released = 0
         for name in ALL_QUEUES:
             queue = Queue(name, connection=redis, serializer=JSONSerializer)
             registry = ScheduledJobRegistry(queue=queue)
             for job_id in registry.get_jobs_to_schedule(timestamp=int(time.time()) + 10**7):
+                if job_id.startswith("tidy-"):
+                    continue  # the daily retention pass, not a retry
                 job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
                 registry.remove(job)
                 queue.enqueue_job(job)
@@ -154,6 +163,21 @@ def build_world(
         anthropic.stop()
         openai.stop()
         github.stop()
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process under `root`, found through /proc (children before their parents)."""
+    parents: dict[int, int] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            ppid = next(ln for ln in status.read_text().splitlines() if ln.startswith("PPid:"))
+            parents[int(status.parent.name)] = int(ppid.split()[1])
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, ppid in parents.items() if ppid in frontier]
+        found.extend(children)
+        frontier = children
+    return found
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30) -> None:

@@ -33,8 +33,20 @@ _GIT_ENV = {
 }
 
 
-def git_http_app(project_root: Path, check_token: Callable[[str, str], bool]) -> Starlette:
-    """Serve every bare repo at project_root/<owner>/<repo>.git over smart HTTP."""
+PushHook = Callable[[str, str, dict[str, str]], None]
+
+
+def git_http_app(
+    project_root: Path,
+    check_token: Callable[[str, str], bool],
+    refs_of: Callable[[str], dict[str, str]] | None = None,
+    on_push: PushHook | None = None,
+) -> Starlette:
+    """Serve every bare repo at project_root/<owner>/<repo>.git over smart HTTP.
+
+    With `refs_of` and `on_push`, a receive-pack that moved branches calls
+    `on_push(full_name, token, refs_before)` afterwards, as GitHub sends its `push` webhook.
+    """
 
     async def endpoint(request: Request) -> Response:
         path = request.path_params["path"].lstrip("/")
@@ -52,7 +64,13 @@ def git_http_app(project_root: Path, check_token: Callable[[str, str], bool]) ->
             return Response("Invalid credentials", status_code=401, headers=_CHALLENGE)
         body = await request.body()
         env = _cgi_env(request, project_root, f"/{path}", len(body))
-        return await _run_backend(env, body)
+        git_dir = str(project_root / f"{full_name}.git")
+        pushing = match["rest"] == "git-receive-pack" and refs_of is not None
+        before = await asyncio.to_thread(refs_of, git_dir) if pushing and refs_of else {}
+        response = await _run_backend(env, body)
+        if pushing and on_push is not None:
+            await asyncio.to_thread(on_push, full_name, token, before)
+        return response
 
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST"])])
 

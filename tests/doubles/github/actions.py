@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from tests.doubles.github import gitops
+from tests.doubles.github import gitops, pushes
 from tests.doubles.github.state import Comment, Delivery, Issue, Label, Pull, Review, now
 from tests.doubles.github.webhooks import payload
 
@@ -173,6 +173,7 @@ def merge_pull(
     sha = gitops.merge(
         repo.git_dir, pull.base_ref, head_sha, method, f"{title}\n\n{message}".strip()
     )
+    pushes.send_push(gh, pull.repo, user, f"refs/heads/{pull.base_ref}", base_sha, sha)
     issue = gh.state.issues[(pull.repo, pull.number)]
     pull.merged, pull.merged_by, pull.merged_at = True, user, now()
     pull.merge_commit_sha = sha

@@ -19,6 +19,7 @@ from tests.doubles.github import (
     actions,
     auth,
     manifests,
+    pushes,
     rest_app,
     rest_checks,
     rest_issues,
@@ -38,7 +39,7 @@ DEFAULT_PERMISSIONS = {
     "metadata": "read",
     "pull_requests": "write",
 }
-EVENTS = ["issues", "issue_comment", "pull_request", "pull_request_review", "check_run"]
+EVENTS = ["issues", "issue_comment", "pull_request", "pull_request_review", "check_run", "push"]
 
 
 class GitHubDouble:
@@ -67,6 +68,7 @@ class GitHubDouble:
         return self
 
     def stop(self) -> None:
+        self.release_held()
         self._server.stop()
         self.hookshot.stop()
 
@@ -101,7 +103,9 @@ class GitHubDouble:
             exception_handlers={404: not_found, 405: not_found},
         )
         api.state.github_double = self
-        git = git_http.git_http_app(self.git_root, self.check_git_token)
+        git = git_http.git_http_app(
+            self.git_root, self.check_git_token, refs_of=pushes.list_refs, on_push=self._git_pushed
+        )
         app = Starlette(
             routes=[Mount(API_PREFIX, app=api), *manifests.WEB_ROUTES, Mount("/", app=git)]
         )
@@ -221,14 +225,30 @@ class GitHubDouble:
         files: dict[str, str],
         base: str | None = None,
         message: str = "update",
+        sender: str | None = None,
     ) -> str:
         """Commit `files` on `branch`, created from `base` (default branch) if missing.
 
         With no files, only create the branch at the base (no commit); returns the head sha.
+        Like a push to GitHub, it sends a `push` webhook from `sender` (default: the owner).
         """
         with self.state.lock:
             record = self.state.repos[repo]
         git_dir = Path(record.git_dir)
+        before = pushes.list_refs(str(git_dir))
+        sha = self._commit_on_branch(record, git_dir, branch, files, base, message)
+        self._pushed(repo, sender or record.owner, before)
+        return sha
+
+    def _commit_on_branch(
+        self,
+        record: Repo,
+        git_dir: Path,
+        branch: str,
+        files: dict[str, str],
+        base: str | None,
+        message: str,
+    ) -> str:
         if git_http.rev_parse(git_dir, f"refs/heads/{branch}") is None:
             start = git_http.rev_parse(git_dir, f"refs/heads/{base or record.default_branch}")
             subprocess.run(
@@ -246,6 +266,17 @@ class GitHubDouble:
         if not files:
             return str(git_http.rev_parse(git_dir, f"refs/heads/{branch}"))
         return git_http.commit_files(git_dir, files, branch=branch, message=message)
+
+    def _git_pushed(self, full_name: str, token: str, before: dict[str, str]) -> None:
+        # Only installation tokens can push here, so every git push is the App's own.
+        if self.check_git_token(token, full_name):
+            self._pushed(full_name, self.bot_login, before)
+
+    def _pushed(self, full_name: str, sender: str, before: dict[str, str]) -> None:
+        with self.state.lock:
+            after = pushes.list_refs(self.state.repos[full_name].git_dir)
+            for ref, old, new in pushes.ref_updates(before, after):
+                pushes.send_push(self, full_name, sender, ref, old, new)
 
     def set_webhook(self, url: str | None, secret: str | None) -> None:
         self.hookshot.configure(url, secret)
@@ -397,6 +428,20 @@ class GitHubDouble:
                     body if body is not None else default,
                 )
             )
+
+    def hold_next(self, method: str, path_regex: str, seconds: float) -> None:
+        """The next matching request is answered normally, but only after `seconds`, or once
+        `release_held()` is called: time for a test to kill a worker waiting on it."""
+        with self.state.lock:
+            self.state.held.clear()
+            self.state.faults.append(Fault(method.upper(), path_regex, 0, 1, {}, None, seconds))
+
+    def held_request_arrived(self) -> bool:
+        with self.state.lock:
+            return not any(f.status == 0 for f in self.state.faults)
+
+    def release_held(self) -> None:
+        self.state.held.set()
 
     def secondary_rate_limit(self, method: str, path_regex: str, retry_after: int = 1) -> None:
         body = {

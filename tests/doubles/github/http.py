@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -174,6 +176,9 @@ class Recorder:
                 status = message["status"]
             await send(message)
 
+        if fault is not None and fault.status == 0:
+            await self._hold(fault.hold_s)
+            fault = None
         if fault is not None:
             response = JSONResponse(fault.body, status_code=fault.status, headers=fault.headers)
             await response(scope, receive, recording_send)
@@ -183,6 +188,12 @@ class Recorder:
             self.gh.state.requests.append(
                 RequestRecord(scope["method"], short, status, scope.get(ACTOR_KEY))
             )
+
+    async def _hold(self, seconds: float) -> None:
+        # Polled, so a test can let the request go (or the server stop) without waiting it out.
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.gh.state.held.is_set():
+            await asyncio.sleep(0.05)
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self.gh.state.lock:

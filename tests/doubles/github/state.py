@@ -176,6 +176,7 @@ class Fault:
     count: int
     headers: dict[str, str]
     body: Any
+    hold_s: float = 0.0  # status 0: answer normally, but only after this long (or a release)
 
 
 @dataclass
@@ -202,6 +203,7 @@ class State:
     tokens: dict[str, Token] = field(default_factory=dict)
     deliveries_sent: list[Delivery] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    held: threading.Event = field(default_factory=threading.Event, repr=False)  # set: let go
     requests: list[RequestRecord] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000), repr=False)
 

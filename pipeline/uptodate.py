@@ -1,0 +1,260 @@
+"""An open PR's branch follows its base: rebase, push with a lease, audit and review again."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pygit2
+
+from pipeline import branches
+from pipeline.audit_plan import Unjudgeable, prepare_audit
+from pipeline.conflicts import resolve_conflicts
+from pipeline.errors import TransientError
+from pipeline.messages import (
+    AUDIT_CHECK,
+    REVIEW_CHECK,
+    base_moved_marker,
+    render_audit_summary,
+    render_human_commits_left_alone,
+    render_update_before_merge,
+)
+from pipeline.models import AuditReport, AuditVerdict, TaskRecord, TaskState
+from pipeline.publish import find_own_comment, report_unjudged_audit, upsert_check_run
+from pipeline.repo_config import PATH as REPO_CONFIG_PATH
+from pipeline.repo_config import narrow, parse_repo_config
+
+if TYPE_CHECKING:
+    from bot.config import OperatorConfig
+    from bot.github_repo import RepoClient
+    from bot.queue import TaskQueue
+    from bot.store import TaskStore
+    from pipeline.run import Deps
+    from pipeline.status import Reporter
+
+log = logging.getLogger(__name__)
+S = TaskState
+DEBOUNCE_S = 5  # pushes closer together than this cause one update
+REQUEST_BLOB = "base-update"  # the latest update asked for; earlier ones stand down
+ACTIVE_BLOB = "base-update-active"  # an update past its push, so a re-run resumes it
+
+
+def request_update(
+    store: TaskStore, queue: TaskQueue, task_id: str, request_id: str, delay_s: float
+) -> str:
+    """Ask for the branch to be brought up to date; the last request before it runs wins."""
+    store.save_blob(task_id, REQUEST_BLOB, request_id)
+    return queue.enqueue_branch_update(task_id, request_id, delay_s)
+
+
+def bring_up_to_date(task_id: str, request_id: str, deps: Deps) -> TaskState:
+    """Rebase the task's branch onto its base if needed, then audit and review the new head.
+
+    Runs under the task's lease. Every step is safe to repeat: a re-run finds the pushed head
+    on origin and goes on from there.
+    """
+    record = deps.store.require(task_id)
+    state = record.progress.state
+    resuming = _resuming(record, request_id, deps)
+    if resuming is None:
+        return state
+    gh = deps.repo(record)
+    spec, ws = record.spec, deps.workspace
+    ws.sync_mirror(spec.repo_id, spec.clone_url, gh.token())
+    name, email = _bot_identity(gh)
+    pos = branches.branch_position(ws, spec.repo_id, spec.branch, spec.default_branch, email)
+    if pos is None:
+        log.info("update of %s skipped: branch or base missing", task_id)
+        return state
+    report = deps.reporter(gh)
+    if pos.foreign:
+        return _leave_human_commits(record, pos, report)
+    head = pos.head_sha
+    if not pos.up_to_date:
+        rebased = _rebase_and_push(record, pos, pygit2.Signature(name, email), gh, report, deps)
+        if rebased is None:
+            return deps.store.require(task_id).progress.state
+        head = rebased
+    if head == record.progress.head_sha and not resuming:
+        return state  # already current and reviewed
+    if not resuming:
+        deps.store.save_blob(task_id, ACTIVE_BLOB, request_id)
+        note = f"base moved to {pos.base_sha[:8]}: auditing {head[:8]} again"
+        record = report.move(record, S.AUDITING, note)
+    return _audit_and_review(record, head, gh, report, deps)
+
+
+def _resuming(record: TaskRecord, request_id: str, deps: Deps) -> bool | None:
+    """None: nothing to do; True: finish an update that died mid-audit; False: a new one."""
+    state = record.progress.state
+    if deps.store.load_blob(record.id, REQUEST_BLOB) not in (None, request_id):
+        log.info("update %s of %s superseded by a later one", request_id, record.id)
+        return None
+    if state is S.REVIEWING:
+        raise TransientError(f"task {record.id} is being reviewed; its update waits for that")
+    # Under the task's lease no other update runs: AUDITING with this mark is one that died.
+    if state is S.AUDITING and deps.store.load_blob(record.id, ACTIVE_BLOB):
+        return True
+    if state is not S.PR_OPEN:
+        log.info("update of %s skipped: task is %s", record.id, state)
+        return None
+    return False
+
+
+def _bot_identity(gh: RepoClient) -> tuple[str, str]:
+    ident = gh.identity()
+    login = ident["bot_login"]
+    return login, f"{ident['id']}+{login}@users.noreply.github.com"
+
+
+def _leave_human_commits(record: TaskRecord, pos: branches.Position, report: Reporter) -> TaskState:
+    """Someone else committed on the branch: never rewrite their work; say so once per head."""
+    pr = int(record.progress.pr_number or 0)
+    key = f"{pos.base_sha[:12]}-{pos.head_sha[:12]}"
+    if find_own_comment(report.gh, pr, base_moved_marker(key), report.bot_login) is None:
+        report.gh.comment_on_issue(
+            pr, render_human_commits_left_alone(key, pos.base_sha, pos.foreign)
+        )
+        note = f"base moved to {pos.base_sha[:8]}: left alone, it has commits by others"
+        record = report.move(record, S.PR_OPEN, note)
+    return record.progress.state
+
+
+def _rebase_and_push(
+    record: TaskRecord,
+    pos: branches.Position,
+    committer: pygit2.Signature,
+    gh: RepoClient,
+    report: Reporter,
+    deps: Deps,
+) -> str | None:
+    """The rebased head on origin, or None when its conflicts were left for a human."""
+    spec, ws = record.spec, deps.workspace
+    rebased = branches.rebase_onto_base(
+        ws, spec.repo_id, spec.branch, spec.default_branch, committer
+    )
+    head = rebased.head_sha
+    if head is None:
+        config = repository_config(record, deps)
+        head = resolve_conflicts(record, pos, rebased.conflicts, committer, report, deps, config)
+        if head is None:
+            return None
+    pushed = branches.push_with_lease(
+        ws,
+        spec.repo_id,
+        sha=head,
+        branch=spec.branch,
+        expected_sha=pos.head_sha,
+        clone_url=spec.clone_url,
+        token=gh.token(),
+    )
+    if not pushed:
+        # Someone pushed to the branch meanwhile: look again later instead of overwriting it.
+        raise TransientError(
+            f"{spec.branch} moved while it was rebased; checking it again",
+            public="the branch moved while it was being updated; checking again",
+        )
+    log.info("%s rebased onto %s and pushed as %s", spec.branch, pos.base_sha[:8], head[:8])
+    ws.sync_mirror(spec.repo_id, spec.clone_url, gh.token())
+    return head
+
+
+def repository_config(record: TaskRecord, deps: Deps) -> OperatorConfig:
+    """The operator's config narrowed by the repository's file on its default branch."""
+    spec = record.spec
+    text = deps.workspace.read_base_file(spec.repo_id, spec.default_branch, REPO_CONFIG_PATH)
+    repo = parse_repo_config(text)
+    deps.store.save_blob(spec.id, "repo-config", repo.model_dump_json())
+    return narrow(deps.settings.config, repo)
+
+
+def _audit_and_review(
+    record: TaskRecord, head: str, gh: RepoClient, report: Reporter, deps: Deps
+) -> TaskState:
+    spec, ws = record.spec, deps.workspace
+    config = repository_config(record, deps)
+    try:
+        base = ws.prepare_worktree(spec.repo_id, spec.id, spec.branch, spec.default_branch)
+        plan = prepare_audit(  # the new base's environment and baseline, as for a first attempt
+            cache=deps.store,
+            home=deps.settings.env.home,
+            repo_id=spec.repo_id,
+            repo_path=base.path,
+            base_sha=base.base_sha,
+            config=config.self_audit,
+        )
+        if isinstance(plan, Unjudgeable):
+            report_unjudged_audit(gh, head, plan.reason, plan.detail, record.id)
+            return report.fail(record, plan.reason).progress.state
+        try:
+            worktree = ws.prepare_worktree(
+                spec.repo_id, spec.id, spec.branch, spec.default_branch, continue_branch=True
+            )
+            audit = plan.audit(worktree.path, worktree.changed_files(), config.self_audit)
+            diff = worktree.diff()
+        finally:
+            plan.close()
+    finally:
+        ws.remove_worktree(spec.repo_id, spec.id)
+    deps.store.save_blob(spec.id, f"diff-{diff.head_sha}", diff.model_dump_json())
+    return _publish_head(record, diff.head_sha, audit, gh, report, deps)
+
+
+def _publish_head(
+    record: TaskRecord,
+    head: str,
+    audit: AuditReport,
+    gh: RepoClient,
+    report: Reporter,
+    deps: Deps,
+) -> TaskState:
+    """The new head's own check runs, then its review; the reviewer sees a failed audit too."""
+    title, summary = render_audit_summary(audit)
+    passed = audit.verdict is AuditVerdict.READY_FOR_REVIEW
+    for name, heading, text, conclusion in (
+        (AUDIT_CHECK, title, summary, "success" if passed else "failure"),
+        (REVIEW_CHECK, "Review queued", "The fresh-context reviewer is on its way.", None),
+    ):
+        upsert_check_run(
+            gh,
+            sha=head,
+            name=name,
+            title=heading,
+            summary=text,
+            conclusion=conclusion,
+            external_id=record.id,
+        )
+    record = report.move(
+        record, S.REVIEWING, f"re-review of {head[:8]}", head_sha=head, audit=audit, review=None
+    )
+    deps.store.save_blob(record.id, ACTIVE_BLOB, "")
+    deps.queue.enqueue_review(record.id, head)
+    return record.progress.state
+
+
+def head_has_base(record: TaskRecord, sha: str, gh: RepoClient, deps: Deps) -> bool:
+    """Whether `sha` already contains the tip of the base branch (unknown commits: yes)."""
+    spec, ws = record.spec, deps.workspace
+    ws.sync_mirror(spec.repo_id, spec.clone_url, gh.token())
+    with ws.open_mirror(spec.repo_id) as repo:
+        base = repo.references.get(f"refs/remotes/origin/{spec.default_branch}")
+        commit = repo.get(sha)
+        if base is None or not isinstance(commit, pygit2.Commit):
+            return True  # nothing to compare with here: GitHub's merge decides
+        tip = base.peel(pygit2.Commit).id
+        return commit.id == tip or repo.descendant_of(commit.id, tip)
+
+
+def update_before_merge(record: TaskRecord, approved_sha: str, gh: RepoClient, deps: Deps) -> bool:
+    """False, after saying so and asking for an update, when the approved head lacks the base."""
+    if head_has_base(record, approved_sha, gh, deps):
+        return True
+    with deps.workspace.open_mirror(record.spec.repo_id) as repo:
+        ref = repo.references[f"refs/remotes/origin/{record.spec.default_branch}"]
+        base_sha = str(ref.peel(pygit2.Commit).id)
+    pr, key = int(record.progress.pr_number or 0), f"merge-{approved_sha[:12]}"
+    login = gh.identity()["bot_login"]
+    if find_own_comment(gh, pr, base_moved_marker(key), login) is None:
+        gh.comment_on_issue(pr, render_update_before_merge(key, approved_sha, base_sha))
+    request_update(deps.store, deps.queue, record.id, key, 0)
+    return False

@@ -23,6 +23,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import verdict
 from bot.app import create_app
 from bot.settings import load_settings
 from bot.store import TaskStore
@@ -109,11 +110,10 @@ def main(tasks: int) -> None:
             f"GET {path:<9} {few:>6} tasks {before * 1e3:6.2f} ms   "
             f"{tasks:>6} tasks {after * 1e3:6.2f} ms   ratio {after / before:.2f}x"
         )
-    verdict = "within" if worst <= TARGET_RATIO else "OVER"
+    within = worst <= TARGET_RATIO
     growth = tasks // few
-    print(
-        f"ratio {worst:.2f}x at worst, {growth}x the tasks (target <= {TARGET_RATIO}x): {verdict}"
-    )
+    print(f"ratio {worst:.2f}x at worst, {growth}x the tasks (target <= {TARGET_RATIO}x)")
+    verdict("bench_dashboard", worst, TARGET_RATIO, within)
 
 
 if __name__ == "__main__":

@@ -135,7 +135,11 @@ def publish_audit_check(gh: RepoClient, sha: str, audit: AuditReport, external_i
     sent = int((existing[0].get("output") or {}).get("annotations_count") or 0) if existing else 0
     annotations = audit_annotations(audit)[sent:]
     conclusion = "success" if passed else "failure"
-    fields: dict[str, Any] = {"status": "completed", "conclusion": conclusion}
+    fields: dict[str, Any] = {
+        "status": "completed",
+        "conclusion": conclusion,
+        "actions": list(CHECK_ACTIONS),  # clicks come back as check_run.requested_action
+    }
     output = {"title": title, "summary": summary}
     first = {**output, "annotations": annotations[:ANNOTATIONS_PER_REQUEST]}
     if existing:

@@ -8,7 +8,7 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from bot.queue import TASKS, rq_redis
+from bot.queue import ALL_QUEUES, rq_redis
 from pipeline.generate import EDIT_TOOL_NAME
 from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
@@ -28,8 +28,10 @@ def _in_state(world: World, state: TaskState) -> bool:
 
 def _recover(world: World) -> None:
     """What the next worker's maintenance pass does once the killed job's heartbeat lapsed."""
-    queue = Queue(TASKS, connection=rq_redis(world.redis_url), serializer=JSONSerializer)
-    StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 10**6)
+    redis = rq_redis(world.redis_url)
+    for name in ALL_QUEUES:  # a routed task runs on its tier's queue
+        queue = Queue(name, connection=redis, serializer=JSONSerializer)
+        StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 10**6)
     assert world.release_scheduled() == 1
     world.work()
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bot.github import GitHubApp
+from bot.local_repo import client_for_task
 from bot.runtime import WebRuntime
 from bot.settings import Settings
 from bot.telemetry import REDACTED, Scrubber
@@ -49,7 +50,8 @@ def test_no_settings_or_runtime_object_shows_a_secret(settings: Settings, tmp_pa
     github = GitHubApp.from_settings(settings, runtime.redis)
     assert github is not None
     repo = github.for_repo(1, {"full_name": "o/r", "id": 2})
-    deps = Deps(settings, runtime.store, runtime.queue, github, Workspace(tmp_path))
+    repos = client_for_task(github, runtime.redis)
+    deps = Deps(settings, runtime.store, runtime.queue, github, Workspace(tmp_path), repos)
     objects = [
         settings,
         settings.env,

@@ -77,7 +77,7 @@ def test_one_click_creates_the_app_and_saves_its_credentials(setup: Setup) -> No
     assert stat.S_IMODE(os.stat(setup.env_file).st_mode) == 0o600
     settings = load_settings()  # what web and worker read after the restart
     assert settings.env.github_app_id == gh.app_id
-    assert settings.private_key == gh.private_key_pem
+    assert settings.private_key.get_secret_value() == gh.private_key_pem
     assert settings.webhook_secret == (gh.hookshot.secret or "").encode()
     app = GitHubApp.from_settings(settings, rq_redis(settings.env.redis_url))
     assert app is not None and app.identity()["slug"] == gh.app_slug

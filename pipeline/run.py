@@ -96,7 +96,7 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     record = report.move(record, S.GENERATING, _start_note(record), **route)
     worktree = _prepare_worktree(record, gh, deps)
     try:
-        config = _repository_config(record, deps)
+        config = repository_config(record, deps)
         editor = EditorTool(worktree.path, config.review.protected_paths)
         record = _attempts_within_budget(record, worktree, editor, report, deps, config)
         if record.progress.state is not S.AUDITING:
@@ -145,7 +145,7 @@ def _prepare_worktree(record: TaskRecord, gh: RepoClient, deps: Deps) -> Worktre
     )
 
 
-def _repository_config(record: TaskRecord, deps: Deps) -> OperatorConfig:
+def repository_config(record: TaskRecord, deps: Deps) -> OperatorConfig:
     """The operator's config narrowed by the repository's own file on its default branch."""
     spec = record.spec
     text = deps.workspace.read_base_file(spec.repo_id, spec.default_branch, REPO_CONFIG_PATH)

@@ -21,11 +21,9 @@ from pipeline.messages import (
 )
 from pipeline.models import AuditReport, AuditVerdict, TaskRecord, TaskState
 from pipeline.publish import find_own_comment, report_unjudged_audit, upsert_check_run
-from pipeline.repo_config import PATH as REPO_CONFIG_PATH
-from pipeline.repo_config import narrow, parse_repo_config
+from pipeline.run import repository_config
 
 if TYPE_CHECKING:
-    from bot.config import OperatorConfig
     from bot.github_repo import RepoClient
     from bot.queue import TaskQueue
     from bot.store import TaskStore
@@ -157,15 +155,6 @@ def _rebase_and_push(
     log.info("%s rebased onto %s and pushed as %s", spec.branch, pos.base_sha[:8], head[:8])
     ws.sync_mirror(spec.repo_id, spec.clone_url, gh.token())
     return head
-
-
-def repository_config(record: TaskRecord, deps: Deps) -> OperatorConfig:
-    """The operator's config narrowed by the repository's file on its default branch."""
-    spec = record.spec
-    text = deps.workspace.read_base_file(spec.repo_id, spec.default_branch, REPO_CONFIG_PATH)
-    repo = parse_repo_config(text)
-    deps.store.save_blob(spec.id, "repo-config", repo.model_dump_json())
-    return narrow(deps.settings.config, repo)
 
 
 def _audit_and_review(

@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pygit2
 
 from bot.config import SelfAuditConfig
-from pipeline.audit import run_audit
 from pipeline.audit_plan import AuditPlan, prepare_audit
 from pipeline.target_env import ensure_target_env
 from tests.realprojects import INFLECT, Unreachable, unpack_as_repo
@@ -55,14 +54,7 @@ def _timed_env(home: Path, repo: Path, sha: str, config: SelfAuditConfig) -> flo
 
 
 def _audit_s(plan: AuditPlan, repo: Path, config: SelfAuditConfig) -> float:
-    report = run_audit(
-        repo,
-        ["inflect/__init__.py"],
-        config,
-        cache_dir=plan.cache_dir,
-        target=plan.target,
-        base=plan.baseline,
-    )
+    report = plan.audit(repo, ["inflect/__init__.py"], config)
     assert report.verdict == "ready_for_review", report
     return report.duration_s
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,11 @@ OUTPUT_TAIL = 4000
 MAX_COLLECTED = 8 * 1024 * 1024  # bytes of a result file (ruff JSON, JUnit XML) we read back
 
 Argv = Sequence[str] | Callable[[Path], Sequence[str]]  # a callable gets the scratch folder
+
+# The tools that keep a cache: only they see the cache folder. pytest, which runs the
+# project's (and the change's) code, never does: what it could write there, a later
+# task's audit would read.
+CACHE_TOOLS = frozenset({"ruff", "mypy"})
 
 
 class ProcessGroups:
@@ -176,11 +182,11 @@ def use_sandbox(mode: str, supported: bool | None = None) -> bool:
     return True
 
 
-def _confinement(ctx: AuditContext, home: Path) -> sandbox.Confinement | None:
+def _confinement(ctx: AuditContext, home: Path, tool: str) -> sandbox.Confinement | None:
     if not ctx.isolate:
         return None
     writable = [*ctx.writable]
-    if ctx.cache_dir is not None:
+    if ctx.cache_dir is not None and tool in CACHE_TOOLS:
         ctx.cache_dir.mkdir(parents=True, exist_ok=True)  # the baseline may run first
         writable.append(ctx.cache_dir)
     # The interpreter's own folder, in case it lies outside the installations always shown.
@@ -199,9 +205,9 @@ def _confinement(ctx: AuditContext, home: Path) -> sandbox.Confinement | None:
 
 
 def _spawn(
-    ctx: AuditContext, argv: Sequence[str], home: Path, out: IO[bytes]
+    ctx: AuditContext, tool: str, argv: Sequence[str], home: Path, out: IO[bytes]
 ) -> subprocess.Popen[bytes]:
-    confinement = _confinement(ctx, home)
+    confinement = _confinement(ctx, home, tool)
     return sandbox.spawn(
         list(argv),
         limits=sandbox.Limits.for_timeout(ctx.limit_s),
@@ -238,7 +244,7 @@ def _execute(ctx: AuditContext, name: str, argv: Argv, *, collect: Iterable[str]
         # A file, not a pipe: a grandchild that escapes the group cannot keep us reading forever.
         with (home / "output").open("w+b") as out:
             try:
-                proc = _spawn(ctx, command, home, out)
+                proc = _spawn(ctx, name, command, home, out)
             except sandbox.SandboxSetupError as err:
                 # The probe passed, yet this launch failed (namespaces exhausted, say): refuse,
                 # never run unconfined.
@@ -296,27 +302,28 @@ def run_audit(
 ) -> AuditReport:
     """Run config.tools on the worktree at root; new blocking findings mean needs_retry.
 
+    cache_dir: a warm ruff/mypy cache to start from. The change's code runs in this audit
+    (its tests, a mypy plugin it edits), so the tools work on a private copy that dies with
+    the audit: nothing of this run reaches another task's audit through a cache.
     sandbox_supported: None probes the machine (once per process); False acts as if it could
     not create namespaces, as in a container whose seccomp profile refuses unshare.
     target: the repository's environment (mypy resolves imports in it, pytest runs in it).
     base: the base commit's findings; without it every finding counts.
     """
     names = validate_tool_names(config.tools)
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    ctx = audit_context(
-        root,
-        changed_files,
-        config,
-        sandbox_supported=sandbox_supported,
-        python=python,
-        cache_dir=cache_dir,
-        target=target,
-        base=base,
-        writable=(cache_dir,) if cache_dir is not None else (),
-    )
-    started = time.monotonic()
-    results = tuple(capped(r) for r in run_tools(ctx, names))
+    with private_copy(cache_dir) as cache:
+        ctx = audit_context(
+            root,
+            changed_files,
+            config,
+            sandbox_supported=sandbox_supported,
+            python=python,
+            cache_dir=cache,
+            target=target,
+            base=base,
+        )
+        started = time.monotonic()
+        results = tuple(capped(r) for r in run_tools(ctx, names))
     blocked = any(r.blocking for r in results)
     return AuditReport(
         verdict=AuditVerdict.NEEDS_RETRY if blocked else AuditVerdict.READY_FOR_REVIEW,
@@ -325,3 +332,18 @@ def run_audit(
         duration_s=round(time.monotonic() - started, 3),
         notes=tuple(notes),
     )
+
+
+@contextlib.contextmanager
+def private_copy(seed: Path | None) -> Iterator[Path | None]:
+    """A temporary copy of the cache folder seed (links copied as links), removed after."""
+    if seed is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="fc-audit-cache-") as folder:
+        copy = Path(folder) / "cache"
+        if seed.is_dir():
+            shutil.copytree(seed, copy, symlinks=True)
+        else:
+            copy.mkdir()
+        yield copy

@@ -42,7 +42,7 @@ class AuditPlan:
             root,
             changed,
             config,
-            cache_dir=self.cache_dir,
+            cache_dir=self.baseline.tool_cache,
             target=self.target,
             base=self.baseline,
             notes=change_notes(changed),

@@ -69,7 +69,6 @@ def judge_base_tests(
         sandbox_supported=sandbox_supported,
         target=target,
         cache_dir=cache_dir,
-        writable=(cache_dir,) if cache_dir else (),
     )
     result = check_pytest(ctx)
     where = "on the base commit"
@@ -153,20 +152,23 @@ class Baseline:
 
     def _measure(self, tool: str, files: tuple[str, ...]) -> list[Finding]:
         tree = self.tree()
-        # Its own mypy cache: the base tree's paths would invalidate the change's warm one.
-        cache = self.cache_dir / "base" if self.cache_dir else None
         ctx = audit_context(
             tree,
             files,  # those the base does not have are left out by python_files
             self.config,
             sandbox_supported=self.sandbox_supported,
             target=self.target,
-            cache_dir=cache,
-            writable=(cache,) if cache else (),
+            cache_dir=self.tool_cache,
         )
         if not ctx.python_files:
             return []
         return list(AUDIT_TOOLS[tool](ctx).findings)
+
+    @property
+    def tool_cache(self) -> Path | None:
+        """The ruff/mypy cache only the base commit's runs write: a change's audit starts from
+        a copy of it (pipeline.audit.run_audit) and its own code never writes it."""
+        return self.cache_dir / "base" if self.cache_dir else None
 
     def tree(self) -> Path:
         """The base commit's files, exported the first time they are needed."""

@@ -260,6 +260,35 @@ def test_the_confined_tests_still_run_and_pass(worktree: Worktree) -> None:
     assert report.tools[0].status is ToolStatus.PASSED, report.tools[0].output
 
 
+@needs_sandbox
+def test_audit_code_cannot_poison_the_caches_a_later_task_reads(
+    worktree: Worktree, tmp_path: Path
+) -> None:
+    # The repository's warm cache: ruff's and mypy's, and pip's wheels for the next setup.
+    cache = tmp_path / "cache"
+    (cache / "mypy").mkdir(parents=True)
+    (cache / "mypy" / "kept.json").write_text("{}")
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
+    (worktree.path / "typed.py").write_text("def f(x: int) -> int:\n    return x\n")
+    source = (
+        "import pathlib\n\n"
+        "def test_plant() -> None:\n"
+        f"    for folder in ({str(cache)!r}, {str(cache / 'mypy')!r}):\n"
+        "        try:\n"
+        "            (pathlib.Path(folder) / 'planted.py').write_text('evil')\n"
+        "        except OSError:\n"
+        "            pass\n"
+    )
+    (worktree.path / "test_plant.py").write_text(source)
+    config = SelfAuditConfig(tools=("ruff", "mypy", "pytest"), timeout_s=120)
+
+    report = run_audit(worktree.path, ["typed.py", "test_plant.py"], config, cache_dir=cache)
+
+    assert [t.status for t in report.tools] == [ToolStatus.PASSED] * 3, report
+    # Neither the planted files nor this run's own ruff/mypy entries reached the folder.
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == before
+
+
 # --- where the confinement cannot be built ------------------------------------------------------
 
 

@@ -78,5 +78,6 @@ def create_app_from_environment() -> Starlette:
 
     setup_logging()
     settings = load_settings()
+    setup_logging(secrets=settings.secrets)
     init_sentry(settings, process="web")
     return create_app(settings)

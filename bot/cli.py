@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     try:
         settings = load_settings()
+        setup_logging(secrets=settings.secrets)
         if args.command == "config" and not args.check:  # the one command without Redis
             return int(COMMANDS[args.command](settings, args) or 0)
         from bot.embedded_redis import redis_for

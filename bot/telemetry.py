@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,7 +35,10 @@ class Scrubber:
             # A report may carry a fragment: a line of the PEM, a truncated repr.
             known.update(line.strip() for line in secret.splitlines() if len(line.strip()) >= 16)
         alternatives = [re.escape(s) for s in sorted(known, key=len, reverse=True) if len(s) >= 6]
-        self._pattern = re.compile("|".join([*alternatives, *_PATTERNS]), re.DOTALL)
+        # The PEM pattern first: where a key's first line is also a known literal, the pattern
+        # takes the whole rest, the fragment of a cut-short line included.
+        pem, *shapes = _PATTERNS
+        self._pattern = re.compile("|".join([pem, *alternatives, *shapes]), re.DOTALL)
 
     def text(self, value: str) -> str:
         return self._pattern.sub(REDACTED, value)
@@ -53,10 +57,60 @@ class Scrubber:
         return self.walk(event)
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+class OneLineFormatter(logging.Formatter):
+    """One line a record, scrubbed: an exception (ours, or a traceback RQ puts in its message)
+    becomes its type, its message and where it was raised. Frames go to Sentry, never a log:
+    a traceback's locals and paths are what a log reader must not get, and text from an issue
+    could otherwise write a fake line of its own."""
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        super().__init__(LOG_FORMAT)
+        self.scrubber = scrubber
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        raised = _raised(record.exc_info) if record.exc_info else ""
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            text = super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+        head, marker, _ = text.partition(_TRACEBACK)
+        if marker:  # RQ formats the job's traceback into the message itself
+            head = f"{head.rstrip()} [{_exception_lines(text.rpartition(_TRACEBACK)[2])}]"
+        if raised:
+            head = f"{head} [{raised}]"
+        return self.scrubber.text(head).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _exception_lines(frames: str) -> str:
+    """The exception a formatted traceback ends with: the lines after its last frame."""
+    lines = frames.splitlines()
+    start = next((i for i, line in enumerate(lines) if line and not line[0].isspace()), len(lines))
+    return " ".join(lines[start:])[:300]
+
+
+def _raised(exc_info: Any) -> str:
+    kind, error, tb = exc_info
+    if kind is None:
+        return ""
+    where = traceback.extract_tb(tb)[-1:] if tb is not None else []
+    at = f" at {'/'.join(where[0].filename.rsplit('/', 2)[-2:])}:{where[0].lineno}" if where else ""
+    return f"{kind.__name__}: {str(error)[:300]}{at}"
+
+
+def setup_logging(level: int = logging.INFO, secrets: Iterable[str] = ()) -> None:
+    """Every process's one handler (stderr), whose lines are scrubbed of secrets.
+
+    Called again once the settings are loaded, with the secrets they hold.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter(Scrubber(secrets)))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def init_sentry(settings: Settings, *, process: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -277,6 +278,24 @@ def test_a_crash_reported_to_sentry_holds_no_secret(worker: WorkerWorld) -> None
     leaked += [line for line in worker.pem.splitlines() if len(line) >= 16]
     assert [s for s in leaked if s in report] == []
     assert "PRIVATE KEY" not in report
+
+
+def test_the_workers_log_holds_no_secret_and_no_traceback(worker: WorkerWorld) -> None:
+    job = worker.run("tests.probes.crash_with_secrets", TOKEN)
+    assert job.get_status() == JobStatus.FAILED
+    log_file = worker.home.parent / "worker.log"
+    _wait(lambda: "push failed" in log_file.read_text(errors="replace"), "the crash's log line")
+    text = log_file.read_text(errors="replace")
+    assert "about to push with" in text and "RuntimeError" in text  # the lines are there
+    leaked = [TOKEN, TOKEN.removeprefix("ghs_"), *SECRETS.values()]
+    leaked += [line for line in worker.pem.splitlines() if len(line) >= 16]
+    assert [s for s in leaked if s in text] == []
+    assert "PRIVATE KEY" not in text
+    assert "Traceback (most recent call last)" not in text
+    assert 'File "' not in text  # no frames either
+    # Nothing of the key's body either, not even the fragment of a line the message cut short.
+    body = "".join(worker.pem.splitlines()[1:-1])
+    assert [w for w in re.findall(r"[A-Za-z0-9+/]{12,}", text) if w in body] == []
 
 
 def test_no_web_process_environment_is_readable(redis_server: RedisServer, tmp_path: Path) -> None:

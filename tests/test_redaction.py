@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from bot.github import GitHubApp
 from bot.local_repo import client_for_task
 from bot.runtime import WebRuntime
 from bot.settings import Settings
-from bot.telemetry import REDACTED, Scrubber
+from bot.telemetry import REDACTED, OneLineFormatter, Scrubber
 from pipeline.gitauth import TokenCallbacks
 from pipeline.run import Deps
 from pipeline.workspace import Workspace
@@ -97,3 +99,18 @@ def test_the_scrubber_removes_secrets_and_anything_shaped_like_one(settings: Set
     assert cleaned["fine"] == event["fine"]
     assert cleaned["request"]["headers"]["Authorization"] == REDACTED
     assert cleaned["exception"]["values"][0]["type"] == "RuntimeError"
+
+
+def test_a_log_record_is_one_scrubbed_line_without_frames() -> None:
+    formatter = OneLineFormatter(Scrubber(["held-secret-value"]))
+    try:
+        raise ValueError(f"bad {TOKEN}")
+    except ValueError:
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "issue said %s", ("hi\nFAKE INFO line",), None
+        )
+        record.exc_info = sys.exc_info()
+    line = formatter.format(record)
+    assert "\n" not in line and "hi\\nFAKE INFO line" in line
+    assert "ValueError: bad [redacted] at tests/test_redaction.py:" in line
+    assert TOKEN not in line and "Traceback" not in line

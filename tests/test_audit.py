@@ -165,13 +165,11 @@ def test_a_hanging_tool_is_killed_with_its_children(tmp_path: Path, cache_dir: P
         "import subprocess, sys, time\n\n"
         "def test_hang() -> None:\n"
         f"    subprocess.Popen([sys.executable, '-c', {HOLD_LOCK!r}, 'child.lock'])\n"
-        "    time.sleep(60)\n"
+        "    time.sleep(3600)\n"  # were it not killed, the suite's own timeout would fail this
     )
     changed = project(tmp_path, {"test_hang.py": hang})
-    started = time.monotonic()
-    report = audit(tmp_path, changed, cache_dir, "pytest", timeout_s=10)  # time to start
+    report = audit(tmp_path, changed, cache_dir, "pytest", timeout_s=20)  # time to start
 
-    assert time.monotonic() - started < 30
     assert statuses(report) == {"pytest": ToolStatus.TIMED_OUT}
     assert report.tools[0].exit_code is None
     assert report.verdict is AuditVerdict.NEEDS_RETRY
@@ -242,14 +240,12 @@ def test_an_interrupted_audit_still_kills_the_tools_process_group(
         "    fcntl.flock(lock, fcntl.LOCK_EX)\n"
         f"    subprocess.Popen([sys.executable, '-c', {HOLD_LOCK!r}, 'child.lock'])\n"
         f"    open({interrupt_when.name!r}, 'w').close()\n"
-        "    time.sleep(60)\n"
+        "    time.sleep(3600)\n"  # were it not killed, the suite's own timeout would fail this
     )
     changed = project(tmp_path, {"test_hang.py": hang})
-    started = time.monotonic()
     with pytest.raises(_JobTimeout):
-        audit(tmp_path, changed, cache_dir, "pytest", timeout_s=60)
+        audit(tmp_path, changed, cache_dir, "pytest", timeout_s=3600)
 
-    assert time.monotonic() - started < 30
     assert not _held(tmp_path / "tool.lock")
     if (tmp_path / "child.lock.ready").exists():
         assert not _held(tmp_path / "child.lock")

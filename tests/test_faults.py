@@ -106,17 +106,16 @@ def test_a_job_timeout_stops_the_task_and_says_so(world: World) -> None:
 
     from bot import jobs
 
-    slow_test = "import time\n\n\ndef test_slow() -> None:\n    time.sleep(20)\n"
+    # Were it not killed, the suite's own timeout would fail this test: no clock is read here.
+    slow_test = "import time\n\n\ndef test_slow() -> None:\n    time.sleep(3600)\n"
     world.github.push_branch(REPO, "main", {"tests/test_slow.py": slow_test})
     number = world.issue("Add greet()", "Add `greet()`.", labels=["feature-crew:tier-2"])
     world.label(number)
     world.work_events()
     task = world.store.recent(1)[0]
     # RQ's own death penalty, as a worker applies it, fires during the audit's baseline run.
-    started = time.monotonic()
     with UnixSignalDeathPenalty(3, JobTimeoutException, job_id="t"):
         assert jobs.run_task(task.id) == "failed"
-    assert time.monotonic() - started < 15  # the sleeping test was killed, not waited for
     task = world.store.require(task.id)
     assert task.progress.state is TaskState.FAILED
     assert "took longer than" in (task.progress.error or "")

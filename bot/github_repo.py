@@ -104,6 +104,9 @@ class RepoClient:
         data = {"title": title, "head": head, "base": base, "body": body}
         return dict(self._json("POST", "/pulls", json=data))
 
+    def update_pull(self, number: int, *, body: str) -> dict[str, Any]:
+        return dict(self._json("PATCH", f"/pulls/{number}", json={"body": body}))
+
     def pull(self, number: int) -> dict[str, Any]:
         return dict(self._json("GET", f"/pulls/{number}"))
 

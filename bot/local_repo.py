@@ -119,6 +119,10 @@ class LocalRepo(RepoClient):
         value = {"id": number, "number": number, "title": title, "head": {"ref": head}}
         return self._put("pulls", head, {**value, "base": {"ref": base}, "body": body})
 
+    def update_pull(self, number: int, *, body: str) -> dict[str, Any]:
+        pull = self.pull(number)
+        return self._put("pulls", pull["head"]["ref"], {**pull, "body": body})
+
     def pull(self, number: int) -> dict[str, Any]:
         for pull in self._all("pulls"):
             if pull["number"] == number:

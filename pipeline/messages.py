@@ -97,12 +97,15 @@ def render_status(record: TaskRecord, max_attempts: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+PULL_BODY_MARK = "Written by Feature Crew for @"
+
+
 def render_pull_body(spec: TaskSpec, record: TaskRecord) -> str:
     audit = record.progress.audit
     parts = [
         f"Closes #{spec.issue_number}",
         "",
-        f"Written by Feature Crew for @{spec.requested_by} (task `{spec.id}`).",
+        f"{PULL_BODY_MARK}{spec.requested_by} (task `{spec.id}`).",
     ]
     if audit is not None:
         parts += ["", f"**Audit:** {audit_line(audit)}"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.errors import PermanentGitHubError
 from pipeline.messages import (
     AUDIT_CHECK,
+    PULL_BODY_MARK,
     REVIEW_CHECK,
     STATUS_MARKER,
     audit_annotations,
@@ -80,7 +81,7 @@ def ensure_pull_request(gh: RepoClient, record: TaskRecord) -> dict[str, Any]:
     owner = spec.repo_full_name.split("/", 1)[0]
     existing = gh.open_pull_for(owner, spec.branch)
     if existing is not None:
-        return existing
+        return _refresh_body(gh, existing, render_pull_body(spec, record))
     try:
         return gh.create_pull(
             title=spec.issue_title,
@@ -95,6 +96,15 @@ def ensure_pull_request(gh: RepoClient, record: TaskRecord) -> dict[str, Any]:
             if found is not None:
                 return found
         raise
+
+
+def _refresh_body(gh: RepoClient, pull: dict[str, Any], body: str) -> dict[str, Any]:
+    """A later attempt's audit line and refused paths, in the body the bot wrote; a body a
+    human rewrote (ours no longer in it) is theirs and stays."""
+    current = str(pull.get("body") or "")
+    if current == body or PULL_BODY_MARK not in current:
+        return pull
+    return gh.update_pull(int(pull["number"]), body=body)
 
 
 def upsert_check_run(

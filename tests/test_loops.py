@@ -246,6 +246,22 @@ def test_hidden_text_is_stripped_and_a_refused_workflow_edit_is_named(world: Wor
     assert "**Not changed:** `.github/workflows/ci.yml`, protected" in pr_body
 
 
+def test_a_later_attempts_refused_edit_and_audit_reach_the_pr_body(world: World) -> None:
+    number = _issue(world)
+    ci = {"command": "create", "path": ".github/workflows/ci.yml", "file_text": "on: push\n"}
+    second = _rename([text_turn("Loud, and CI.")], "HELLO")
+    world.anthropic.script(SONNET, [*_writes_greet(), tool_turn(EDIT_TOOL_NAME, ci), *second])
+    world.anthropic.script(HAIKU, [_rejects(), *_approves()])
+    world.label(number)
+    world.work()
+    assert _task(world).progress.attempts == 2
+    with world.github.state.lock:
+        (pull,) = world.github.state.open_pulls(REPO)
+        pr_body = world.github.state.issues[(REPO, pull.number)].body or ""
+    assert "**Not changed:** `.github/workflows/ci.yml`, protected" in pr_body
+    assert f"Closes #{number}" in pr_body
+
+
 def test_unreadable_inline_comments_are_answered_and_the_review_still_acted_on(
     world: World,
 ) -> None:

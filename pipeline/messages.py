@@ -250,6 +250,14 @@ def render_approval_not_applied(approved: str, head: str) -> str:
     )
 
 
+def render_approval_after_failure(approved: str, reason: str) -> str:
+    return (
+        f"The approval of `{approved[:8]}` was not applied: the attempt that was running when it "
+        f"came failed ({_one_line(reason)}), and a failed task does not merge. `{approved[:8]}` "
+        "is unchanged on the branch: merge it yourself, or comment `/crew retry` to try again."
+    )
+
+
 def reply_marker(delivery_id: str) -> str:
     return f"<!-- feature-crew:reply {delivery_id} -->"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipeline.messages import render_status
+from pipeline.messages import render_approval_after_failure, render_status
 from pipeline.models import TaskRecord, TaskState
 from pipeline.publish import upsert_status_comment
 
@@ -29,7 +29,12 @@ class Reporter:
         return self.store.update(record.id, **changes)
 
     def fail(self, record: TaskRecord, reason: str) -> TaskRecord:
-        return self.move(record, TaskState.FAILED, reason, error=reason)
+        record = self.move(record, TaskState.FAILED, reason, error=reason)
+        approved, pr = record.progress.pending_approval, record.progress.pr_number
+        if approved is not None and pr is not None:  # noted during this attempt: say its end
+            self.gh.comment_on_issue(pr, render_approval_after_failure(approved, reason))
+            record = self.store.update(record.id, pending_approval=None)
+        return record
 
     def refresh(self, record: TaskRecord) -> TaskRecord:
         comment_id = upsert_status_comment(

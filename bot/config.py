@@ -161,6 +161,18 @@ class OperatorConfig(Section):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     prices: dict[str, Price] = Field(default_factory=dict)
 
+    @field_validator("tier1", "tier3", mode="before")
+    @classmethod
+    def _keep_the_tiers_own_model(cls, value: Any, info: Any) -> Any:
+        """`[tier3]` with only a budget keeps Opus, `[tier1]` its local model: a section fills
+        in its tier's defaults instead of the generic ones, unless it names another provider."""
+        if not isinstance(value, dict):
+            return value
+        default = (_tier1 if info.field_name == "tier1" else _tier3)()
+        if value.get("provider", default.provider.value) != default.provider.value:
+            return value
+        return {"provider": default.provider.value, "model": default.model, **value}
+
     def tier(self, n: int) -> TierConfig:
         return {1: self.tier1, 2: self.tier2, 3: self.tier3}[n]
 

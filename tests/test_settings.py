@@ -36,6 +36,17 @@ def test_a_local_config_toml_is_read(clean_env: None, tmp_path: Path) -> None:
     assert load_settings().config.github.trigger_label == "crew"
 
 
+def test_a_tier_section_keeps_its_tiers_own_model(clean_env: None, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[tier1]\nbase_url = "http://gpu:8000/v1"\n[tier3]\ncost_budget = 5.0\n'
+    )
+    config = load_settings().config
+    assert (config.tier3.model, config.tier3.cost_budget) == ("claude-opus-5-5", 5.0)
+    assert (config.tier1.provider.value, config.tier1.model) == ("openai", "qwen3-235b")
+    (tmp_path / "config.toml").write_text('[tier1]\nprovider = "anthropic"\n')
+    assert load_settings().config.tier1.model == "claude-sonnet-5-5"  # not the local model
+
+
 @pytest.mark.parametrize(
     ("toml", "named"),
     [

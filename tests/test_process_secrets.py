@@ -229,7 +229,9 @@ def test_a_dumpable_process_is_readable_so_the_check_can_fail(tmp_path: Path) ->
     )
     try:
         cmdline = Path(f"/proc/{control.pid}/cmdline")
-        _wait(lambda: b"time.sleep" in cmdline.read_bytes(), "the control process starting")
+        # setpriv's own command line holds the script too: wait until it has become python.
+        started = sys.executable.encode()
+        _wait(lambda: cmdline.read_bytes().startswith(started), "the control process starting")
         assert environ_readable(control.pid)
     finally:
         control.kill()

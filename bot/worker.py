@@ -17,12 +17,13 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from bot import jobs
+from bot.forgotten import sweep_forgotten
 from bot.hardening import PR_SET_PDEATHSIG, make_non_dumpable, prctl
 from bot.queue import ALL_QUEUES, EVENTS, REVIEWS, TIERS, TaskQueue, queues_for, rq_redis
 from bot.settings import Settings
 from bot.telemetry import init_sentry
 from bot.tiers import notice_unserved_tiers
-from pipeline.workspace import ignore_user_git_config
+from pipeline.workspace import Workspace, ignore_user_git_config
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 10
@@ -59,6 +60,7 @@ def _watch_unserved_tiers(settings: Settings) -> None:
     while True:
         try:
             notice_unserved_tiers(settings, redis)
+            sweep_forgotten(redis, Workspace(settings.env.home))
         except Exception:  # the watcher must outlive a Redis blip
             log.exception("unserved-tier watch failed; trying again")
         time.sleep(pause)
@@ -76,6 +78,7 @@ def run_worker(
     skipped |= {REVIEWS} if not reviews else set()
     queues = tuple(q for q in queues_for(tiers) if q not in skipped)
     worker = build_worker(settings, queues=queues)
+    sweep_forgotten(worker.connection, Workspace(settings.env.home))  # uninstalled meanwhile
     # Retention runs daily; each pass queues the next, this one starts the chain (once a day).
     TaskQueue(worker.connection, settings.config.worker).enqueue_tidy()
     fork = multiprocessing.get_context("fork")

@@ -1,8 +1,9 @@
 """The `worker` process: an RQ worker with its scheduler on its tiers' queues, plus sidecars.
 
 A task can hold a worker for many minutes. Deliveries (a new label's 👀, a cancel) must not
-wait behind it, so the process also forks a second RQ worker that takes only the events queue,
-and a watcher that tells tasks waiting on a tier no live worker takes.
+wait behind it, so the process also forks a second RQ worker that takes only the events queue
+(unless told to leave it), and a watcher that tells tasks waiting on a tier no live worker
+takes and sweeps the mirrors of uninstalled repositories.
 """
 
 from __future__ import annotations

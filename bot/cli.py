@@ -55,6 +55,18 @@ def _parser() -> argparse.ArgumentParser:
         default=(1, 2, 3),
         help="take only these tiers' tasks, e.g. 1 or 2,3 (default: all)",
     )
+    wk.add_argument(
+        "--no-events",
+        dest="events",
+        action="store_false",
+        help="leave the events queue (deliveries, acknowledgements) to other workers",
+    )
+    wk.add_argument(
+        "--no-reviews",
+        dest="reviews",
+        action="store_false",
+        help="leave the reviews queue (the reviewer model's calls) to other workers",
+    )
     e = sub.add_parser("enqueue", help="queue a task without a label")
     e.add_argument(
         "--repo",
@@ -150,7 +162,7 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.worker import run_worker
 
-    run_worker(settings, tiers=args.tiers)
+    run_worker(settings, tiers=args.tiers, events=args.events, reviews=args.reviews)
     return 0
 
 

@@ -22,12 +22,15 @@ from rq.serializers import JSONSerializer
 
 from bot import jobs
 from bot.local import answer_question
+from bot.local_repo import client_for_task
 from bot.queue import ALL_QUEUES, TaskQueue
 from bot.settings import Settings
-from bot.store import TaskStore
+from bot.store import Superseded, TaskStore
 from bot.tiers import live_listeners
+from bot.vanished import VanishWatch, is_task_job, vanished_reason
 from pipeline.messages import audit_line, usd
 from pipeline.models import TERMINAL_STATES, ReviewAction, TaskRecord, TaskState
+from pipeline.status import Reporter
 
 S = TaskState
 _DONE = TERMINAL_STATES | {S.PR_OPEN, S.BUDGET_WAIT}  # PR_OPEN: reviewed, the branch is ready
@@ -92,7 +95,7 @@ class Display:
 
 
 def _mine(job_id: str, task_id: str) -> bool:
-    return job_id.startswith((f"task-{task_id}-", f"review-{task_id}-"))
+    return is_task_job(job_id, task_id)
 
 
 def unserved_queue(redis: Redis, task_id: str) -> str | None:
@@ -132,12 +135,14 @@ class Follower:
     answer: str | None
     stdin: TextIO
     err: TextIO
+    vanished_after_s: float = 10.0
 
     def follow(self) -> TaskRecord:
         """Until the task is reviewed, stopped, or waits on something this command cannot give."""
         store = TaskStore(self.redis)
         attempts = self.settings.config.github.max_attempts
         display = Display(self.err, attempts)
+        watch = VanishWatch(self.vanished_after_s)
         while True:
             record = store.require(self.task_id)
             display.show(record)
@@ -153,6 +158,9 @@ class Follower:
                 answer_question(store, queue, record, text, attempts)
                 continue
             name = unserved_queue(self.redis, self.task_id)
+            if name is None and watch.vanished(self.redis, record):
+                display.end_line()
+                return self._give_up(store, record)
             if name is None:
                 time.sleep(0.25)  # a live worker has it, or a retry is not due yet
                 continue
@@ -160,6 +168,19 @@ class Follower:
                 worked = work_queue_here(self.settings, self.redis, name)
             if not worked:
                 time.sleep(1)  # an abandoned job not yet expired: look again in a moment
+
+    def _give_up(self, store: TaskStore, record: TaskRecord) -> TaskRecord:
+        """Nothing will run the task: it fails with the reason, so the next enqueue can start."""
+        reason = vanished_reason(record.id)
+        now = frozenset({record.progress.state})
+        try:
+            record = store.transition(record.id, S.FAILED, reason, expect=now, error=reason)
+        except Superseded:  # a job moved it on after all: follow it again
+            return self.follow()
+        self.err.write(f"{reason}\n")
+        gh = client_for_task(None, self.redis)(record)
+        max_attempts = self.settings.config.github.max_attempts
+        return Reporter(store, gh, gh.identity()["bot_login"], max_attempts).refresh(record)
 
     def _answer_for(self, question: str) -> str | None:
         self.err.write(f"The model asks: {question}\n")

@@ -16,7 +16,7 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from bot import retention
+from bot import forgotten, retention
 from bot.deliveries import load_delivery, reopen_delivery
 from bot.github import GitHubApp
 from bot.local_repo import client_for_task
@@ -24,7 +24,7 @@ from bot.queue import TaskQueue, rq_redis, tier_queue
 from bot.settings import Settings, load_settings
 from bot.store import Superseded, TaskStore
 from handlers import HandlerContext, dispatch
-from pipeline import branches, land, review_job, run, uptodate
+from pipeline import land, review_job, run, uptodate
 from pipeline.errors import (
     FeatureCrewError,
     PermanentError,
@@ -175,10 +175,12 @@ def tidy() -> str:
 
 
 def forget_repositories(repo_ids: list[int]) -> str:
-    """The App lost these repositories (uninstalled): their mirrors and worktrees go."""
-    ws = Workspace(_current_settings().env.home)
-    removed = [repo_id for repo_id in repo_ids if branches.remove_mirror(ws, int(repo_id))]
-    log.info("mirrors removed for repositories %s", removed)
+    """The App lost these repositories (uninstalled): their mirrors and worktrees go, here
+    now and on every other worker at its next sweep."""
+    settings = _current_settings()
+    redis = rq_redis(settings.env.redis_url)
+    forgotten.record_forgotten(redis, repo_ids)
+    removed = forgotten.sweep_forgotten(redis, Workspace(settings.env.home))
     return f"removed {len(removed)} mirrors"
 
 

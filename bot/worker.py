@@ -1,8 +1,9 @@
 """The `worker` process: an RQ worker with its scheduler on its tiers' queues, plus sidecars.
 
 A task can hold a worker for many minutes. Deliveries (a new label's 👀, a cancel) must not
-wait behind it, so the process also forks a second RQ worker that takes only the events queue,
-and a watcher that tells tasks waiting on a tier no live worker takes.
+wait behind it, so the process also forks a second RQ worker that takes only the events queue
+(unless told to leave it), and a watcher that tells tasks waiting on a tier no live worker
+takes and sweeps the mirrors of uninstalled repositories.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from bot import jobs
+from bot.forgotten import sweep_forgotten
 from bot.hardening import PR_SET_PDEATHSIG, make_non_dumpable, prctl
-from bot.queue import ALL_QUEUES, EVENTS, TIERS, TaskQueue, queues_for, rq_redis
+from bot.queue import ALL_QUEUES, EVENTS, REVIEWS, TIERS, TaskQueue, queues_for, rq_redis
 from bot.settings import Settings
 from bot.telemetry import init_sentry
 from bot.tiers import notice_unserved_tiers
-from pipeline.workspace import ignore_user_git_config
+from pipeline.workspace import Workspace, ignore_user_git_config
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 10
@@ -59,29 +61,36 @@ def _watch_unserved_tiers(settings: Settings) -> None:
     while True:
         try:
             notice_unserved_tiers(settings, redis)
+            sweep_forgotten(redis, Workspace(settings.env.home))
         except Exception:  # the watcher must outlive a Redis blip
             log.exception("unserved-tier watch failed; trying again")
         time.sleep(pause)
 
 
-def run_worker(settings: Settings, tiers: Sequence[int] = TIERS) -> None:
+def run_worker(
+    settings: Settings, tiers: Sequence[int] = TIERS, *, events: bool = True, reviews: bool = True
+) -> None:
     make_non_dumpable()  # generated code runs as our user during the audit
     ignore_user_git_config(settings.env.home / "no-git-config")
     init_sentry(settings, process="worker")
     jobs.configure(settings)
     settings.env.home.mkdir(parents=True, exist_ok=True)
-    queues = queues_for(tiers)
+    skipped = {EVENTS} if not events else set()
+    skipped |= {REVIEWS} if not reviews else set()
+    queues = tuple(q for q in queues_for(tiers) if q not in skipped)
     worker = build_worker(settings, queues=queues)
+    sweep_forgotten(worker.connection, Workspace(settings.env.home))  # uninstalled meanwhile
     # Retention runs daily; each pass queues the next, this one starts the chain (once a day).
     TaskQueue(worker.connection, settings.config.worker).enqueue_tidy()
     fork = multiprocessing.get_context("fork")
-    sidecars = [
-        fork.Process(target=_run_events_worker, args=(settings, worker.name), name="fc-events"),
-        fork.Process(target=_watch_unserved_tiers, args=(settings,), name="fc-tier-watch"),
-    ]
+    sidecars = [fork.Process(target=_watch_unserved_tiers, args=(settings,), name="fc-tier-watch")]
+    if events:
+        events_args = (settings, worker.name)
+        sidecars.append(fork.Process(target=_run_events_worker, args=events_args, name="fc-events"))
     for sidecar in sidecars:
         sidecar.start()
-    log.info("worker %s listening on %s (+ events sidecar)", worker.name, ", ".join(queues))
+    extra = " (+ events sidecar)" if events else ""
+    log.info("worker %s listening on %s%s", worker.name, ", ".join(queues), extra)
     try:
         worker.work(with_scheduler=True)
     finally:

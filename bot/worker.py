@@ -7,6 +7,7 @@ and a watcher that tells tasks waiting on a tier no live worker takes.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import signal
@@ -74,6 +75,10 @@ def run_worker(settings: Settings, tiers: Sequence[int] = TIERS) -> None:
     worker = build_worker(settings, queues=queues)
     # Retention runs daily; each pass queues the next, this one starts the chain (once a day).
     TaskQueue(worker.connection, settings.config.worker).enqueue_tidy()
+    # Every job runs in a forked horse (the sidecar's too): keep what is loaded by now out of
+    # the collector, so a horse's full collection does not write to, and so copy, every page it
+    # inherited (measured: 477 ms in a fork of a 143 MB parent, 5 ms frozen).
+    gc.freeze()
     fork = multiprocessing.get_context("fork")
     sidecars = [
         fork.Process(target=_run_events_worker, args=(settings, worker.name), name="fc-events"),

@@ -26,7 +26,7 @@ from bot.queue import rq_redis
 from bot.settings import load_settings
 from bot.store import TaskStore
 from pipeline.generate import EDIT_TOOL_NAME
-from pipeline.models import TaskRecord
+from pipeline.models import TERMINAL_STATES, TaskRecord
 from tests.doubles.git_http import commit_files
 from tests.doubles.github import GitHubDouble
 from tests.doubles.models import AnthropicDouble, Turn, text_turn, tool_turn
@@ -41,7 +41,7 @@ _SKIP = {".git"}
 
 
 def project_files(sdist: Sdist, copies: int = 1) -> dict[str, str]:
-    """The sdist's text files; copies > 1 adds them again under copies/<n>/ as plain text."""
+    """The sdist's text files; copies > 1 adds them again under docs/copies/<n>/ as plain text."""
     with tempfile.TemporaryDirectory() as tmp:
         repo = unpack_as_repo(sdist, Path(tmp) / "repo")
         files: dict[str, str] = {}
@@ -52,11 +52,15 @@ def project_files(sdist: Sdist, copies: int = 1) -> dict[str, str]:
                     files[str(rel)] = path.read_text()
                 except UnicodeDecodeError:
                     continue
-    # Copies are .txt so the project's own tests and tools see the same project, only bigger.
+    # Copies are .txt so the project's own tests and tools see the same project, only bigger,
+    # and live under docs/, which setuptools' flat-layout discovery skips: a top-level copies/
+    # made the audit's `pip install -e .[test]` refuse "multiple top-level packages".
     originals = dict(files)
     for n in range(1, copies):
         # Each copy differs by a line, so git stores distinct blobs, not one shared object.
-        files.update({f"copies/{n}/{k}.txt": f"{v}\n# copy {n}\n" for k, v in originals.items()})
+        files.update(
+            {f"docs/copies/{n}/{k}.txt": f"{v}\n# copy {n}\n" for k, v in originals.items()}
+        )
     return files
 
 
@@ -145,9 +149,21 @@ class Stand:
         def done(_: object) -> bool:
             return all(self.reviewed(n) for n in numbers)
 
-        if not self.github.wait_until(done, timeout=timeout, interval=0.01):
-            self.show_worker_log()
-            raise RuntimeError(f"issues {numbers} not all reviewed within {timeout} s")
+        deadline = time.monotonic() + timeout
+        while not self.github.wait_until(done, timeout=1.0, interval=0.01):
+            # A task that ended without a review (e.g. "could not audit") fails the run now
+            # instead of after the whole timeout.
+            ended = [n for n in numbers if not self.reviewed(n) and self._ended(n)]
+            if ended or time.monotonic() > deadline:
+                self.show_worker_log()
+                why = f"ended without a review: {ended}" if ended else f"within {timeout} s"
+                raise RuntimeError(f"issues {numbers} not all reviewed; {why}")
+
+    def _ended(self, number: int) -> bool:
+        try:
+            return self.record(number).progress.state in TERMINAL_STATES
+        except RuntimeError:
+            return False
 
     def show_worker_log(self) -> None:
         log = self.home.parent / "workers.log"

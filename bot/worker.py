@@ -8,6 +8,7 @@ takes and sweeps the mirrors of uninstalled repositories.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import signal
@@ -82,6 +83,10 @@ def run_worker(
     sweep_forgotten(worker.connection, Workspace(settings.env.home))  # uninstalled meanwhile
     # Retention runs daily; each pass queues the next, this one starts the chain (once a day).
     TaskQueue(worker.connection, settings.config.worker).enqueue_tidy()
+    # Every job runs in a forked horse (the sidecar's too): keep what is loaded by now out of
+    # the collector, so a horse's full collection does not write to, and so copy, every page it
+    # inherited (measured: 477 ms in a fork of a 143 MB parent, 5 ms frozen).
+    gc.freeze()
     fork = multiprocessing.get_context("fork")
     sidecars = [fork.Process(target=_watch_unserved_tiers, args=(settings,), name="fc-tier-watch")]
     if events:

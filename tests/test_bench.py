@@ -24,13 +24,9 @@ VERDICT = re.compile(r"^bench_\w+ ratio=[\d.]+ target=[\d.]+ (ok|miss)$")
             "bench_scale.py",
             ["--tasks", "1", "--workers", "1,2", "--delay", "0", "--tools", "compile"],
         ),
-        pytest.param(
+        (
             "bench_repo_size.py",
             ["--warm", "1", "--factor", "2", "--history", "1", "--tools", "compile"],
-            marks=pytest.mark.skip(
-                reason="hangs since the audit, sandbox and local-mode branches were merged; "
-                "passed on its own branch: to be fixed next session"
-            ),
         ),
         ("bench_dashboard.py", ["40"]),
         ("bench_audit.py", ["1", "compile,ruff"]),  # inflect's env built cold: the long one

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.github import GitHubApp
-from bot.github_repo import RepoClient
-from bot.queue import TaskQueue
-from bot.settings import Settings
-from bot.store import TaskStore
+if TYPE_CHECKING:
+    from bot.github import GitHubApp
+    from bot.github_repo import RepoClient
+    from bot.queue import TaskQueue
+    from bot.settings import Settings
+    from bot.store import TaskStore
 
 WRITER_ROLES = frozenset({"admin", "maintain", "write"})
 

@@ -6,8 +6,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import guardrails
-from bot.config import ReviewConfig
 from pipeline import budget
+from pipeline.config import ReviewConfig
 from pipeline.cost import Meter, OverBudget, TaskCostCapped
 from pipeline.messages import (
     REVIEW_CHECK,
@@ -244,7 +244,7 @@ def _ask(
         system=system,
         prompt=prompt,
         review=config,
-        env=deps.settings.env,
+        endpoints=deps.settings.endpoints,
         price_for=deps.settings.config.price,
         meter=meter,
     )

@@ -31,12 +31,12 @@ from pipeline.untrusted import describe_removed
 from pipeline.workspace import Worktree
 
 if TYPE_CHECKING:
-    from bot.config import OperatorConfig
     from bot.github import GitHubApp
     from bot.github_repo import RepoClient
     from bot.queue import TaskQueue
     from bot.settings import Settings
     from bot.store import TaskStore
+    from pipeline.config import OperatorConfig
     from pipeline.workspace import Workspace
 
 S = TaskState
@@ -185,7 +185,7 @@ def _generate_and_audit(
     """Up to max_attempts rounds of generate → audit; ends AUDITING (passed), ASKING or FAILED."""
     plan = prepare_audit(  # before any model spend: an audit that cannot judge stops here
         cache=deps.store,
-        home=deps.settings.env.home,
+        home=deps.settings.home,
         repo_id=record.spec.repo_id,
         repo_path=worktree.path,
         base_sha=worktree.base_sha,
@@ -223,7 +223,7 @@ def _attempts(
                 prompt=prompt.text,
                 tier=config.tier(tier),
                 editor=editor,
-                env=deps.settings.env,
+                endpoints=deps.settings.endpoints,
                 price_for=config.price,
                 meter=budget.meter_for(record, tier, deps),
             )

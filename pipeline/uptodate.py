@@ -166,7 +166,7 @@ def _audit_and_review(
         base = ws.prepare_worktree(spec.repo_id, spec.id, spec.branch, spec.default_branch)
         plan = prepare_audit(  # the new base's environment and baseline, as for a first attempt
             cache=deps.store,
-            home=deps.settings.env.home,
+            home=deps.settings.home,
             repo_id=spec.repo_id,
             repo_path=base.path,
             base_sha=base.base_sha,

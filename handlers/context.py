@@ -38,7 +38,10 @@ class HandlerContext:
     delivery_id: str
 
     def repo(self, event: dict[str, Any]) -> RepoClient:
-        return self.github.for_repo(int(event["installation"]["id"]), event["repository"])
+        repository = event["repository"]
+        return self.github.for_repo(
+            int(event["installation"]["id"]), repository["full_name"], int(repository["id"])
+        )
 
     def may_write(self, gh: RepoClient, login: str) -> bool:
         """Write, maintain or admin on the repository, asked from the API and cached briefly."""

@@ -14,7 +14,7 @@ from pipeline.cost import OverBudget, TaskCostCapped
 from pipeline.editor import EditorTool
 from pipeline.errors import PermanentError
 from pipeline.generate import generate
-from pipeline.messages import NEEDS_INFO_LABEL, render_question
+from pipeline.messages import NEEDS_INFO_LABEL, REVIEW_CHECK, render_question
 from pipeline.models import (
     AuditVerdict,
     GenerationOutcome,
@@ -22,7 +22,13 @@ from pipeline.models import (
     TaskState,
 )
 from pipeline.prompts import Prompt, generation_prompt, generation_system, repository_map
-from pipeline.publish import find_own_comment, open_pull_for_head, report_unjudged_audit
+from pipeline.publish import (
+    ensure_pull_request,
+    find_own_comment,
+    publish_audit_check,
+    report_unjudged_audit,
+    upsert_check_run,
+)
 from pipeline.repo_config import PATH as REPO_CONFIG_PATH
 from pipeline.repo_config import narrow, parse_repo_config
 from pipeline.router import route_spec
@@ -87,9 +93,7 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     gh = deps.repo(record)
     report = deps.reporter(gh)
     if progress.state is S.AUDITING and progress.pushed_sha:
-        return open_pull_for_head(
-            record, progress.pushed_sha, gh, report, deps.store, deps.queue
-        )  # no model spend again
+        return _open_pull_for_head(record, progress.pushed_sha, gh, report, deps)  # no new spend
     route = _route(record, deps)
     if not budget.check_before_work(record, route["tier"], report, deps):
         return deps.store.require(task_id).progress.state
@@ -105,7 +109,42 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     finally:
         deps.workspace.remove_worktree(record.spec.repo_id, record.spec.id)
     head = str(record.progress.pushed_sha)
-    return open_pull_for_head(record, head, gh, report, deps.store, deps.queue)
+    return _open_pull_for_head(record, head, gh, report, deps)
+
+
+def _open_pull_for_head(
+    record: TaskRecord,
+    head_sha: str,
+    gh: RepoClient,
+    report: Reporter,
+    deps: Deps,
+) -> TaskState:
+    """The PR, its check runs and the review job for a pushed, audited head; safe to repeat."""
+    spec = record.spec
+    deps.store.ensure_live(spec.id)
+    pull = ensure_pull_request(gh, record)
+    deps.store.link_pull(spec.repo_id, int(pull["number"]), spec.id)
+    if record.progress.audit is not None:
+        publish_audit_check(gh, head_sha, record.progress.audit, spec.id)
+    upsert_check_run(
+        gh,
+        sha=head_sha,
+        name=REVIEW_CHECK,
+        title="Review queued",
+        summary="The fresh-context reviewer is on its way.",
+        external_id=spec.id,
+    )
+    record = report.move(
+        record,
+        TaskState.REVIEWING,
+        f"PR #{pull['number']} open",
+        pr_number=int(pull["number"]),
+        pr_url=pull.get("html_url"),
+        head_sha=head_sha,
+        pushed_sha=None,
+    )
+    deps.queue.enqueue_review(spec.id, head_sha)
+    return record.progress.state
 
 
 def _start_note(record: TaskRecord) -> str:

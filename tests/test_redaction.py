@@ -49,7 +49,7 @@ def test_no_settings_or_runtime_object_shows_a_secret(settings: Settings, tmp_pa
     runtime = WebRuntime.build(settings)
     github = GitHubApp.from_settings(settings, runtime.redis)
     assert github is not None
-    repo = github.for_repo(1, {"full_name": "o/r", "id": 2})
+    repo = github.for_repo(1, "o/r", 2)
     repos = client_for_task(github, runtime.redis)
     deps = Deps(settings, runtime.store, runtime.queue, github, Workspace(tmp_path), repos)
     objects = [

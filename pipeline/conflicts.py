@@ -20,7 +20,7 @@ from pipeline.publish import find_own_comment
 
 if TYPE_CHECKING:
     from pipeline.config import OperatorConfig
-    from pipeline.run import Deps
+    from pipeline.deps import Deps
     from pipeline.status import Reporter
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ from pipeline.reviewer_model import ask_reviewer
 
 if TYPE_CHECKING:
     from bot.github_repo import RepoClient
-    from pipeline.run import Deps
+    from pipeline.deps import Deps
     from pipeline.status import Reporter
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from bot.local_repo import client_for_task
 from bot.runtime import WebRuntime
 from bot.settings import Settings
 from bot.telemetry import REDACTED, Scrubber
+from pipeline.deps import Deps
 from pipeline.gitauth import TokenCallbacks
-from pipeline.run import Deps
 from pipeline.workspace import Workspace
 from tests.doubles.github.auth import generate_key
 from tests.helpers import settings_with

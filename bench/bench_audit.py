@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pygit2
 
-from bot.config import SelfAuditConfig
 from pipeline.audit_plan import AuditPlan, prepare_audit
+from pipeline.config import SelfAuditConfig
 from pipeline.target_env import ensure_target_env
 from tests.realprojects import INFLECT, Unreachable, unpack_as_repo
 

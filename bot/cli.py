@@ -13,9 +13,9 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from bot.config import ConfigError
 from bot.settings import Settings, load_settings
 from bot.telemetry import setup_logging
+from pipeline.config import ConfigError
 from pipeline.errors import FeatureCrewError
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -42,8 +42,8 @@ def enqueue_spec(
         installation = app.installation_for(repo)
     except PermanentGitHubError as err:
         raise ActionError(f"the App is not installed on {repo} ({err.status})") from None
-    repository = app.for_repo(installation, {"full_name": repo, "id": 0}).repository()
-    gh = app.for_repo(installation, repository)
+    repository = app.for_repo(installation, repo, 0).repository()
+    gh = app.for_repo(installation, repository["full_name"], int(repository["id"]))
     labels = [settings.config.github.trigger_label]
     if tier is not None:
         labels.append(f"feature-crew:tier-{tier}")

@@ -29,8 +29,8 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from bot.config import ConfigError
 from bot.settings import Settings
+from pipeline.config import ConfigError
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 20.0

@@ -7,19 +7,17 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RequestFailed
 from redis import Redis
 
+from bot.github_repo import RepoClient
 from bot.sealed import TokenSeal
 from bot.settings import Settings
 from bot.store import redis_key
-
-if TYPE_CHECKING:
-    from bot.github_repo import RepoClient
 from pipeline.errors import PermanentGitHubError, TransientGitHubError
 
 log = logging.getLogger(__name__)
@@ -198,10 +196,8 @@ class GitHubApp:
         data = self.call(self.app_client, "GET", f"/repos/{full_name}/installation").json()
         return int(data["id"])
 
-    def for_repo(self, installation_id: int, repository: dict[str, Any]) -> RepoClient:
-        from bot.github_repo import RepoClient
-
-        return RepoClient(self, installation_id, repository)
+    def for_repo(self, installation_id: int, full_name: str, repo_id: int) -> RepoClient:
+        return RepoClient(self, installation_id, full_name, repo_id)
 
     def token_client(self, token: str) -> GitHub[Any]:
         return _client(_TokenAuth(token), self.api_url)

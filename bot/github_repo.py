@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.errors import PermanentGitHubError
 
 if TYPE_CHECKING:
     from githubkit import GitHub
 
-    from bot.github import GitHubApp
+
+class InstallationApp(Protocol):
+    """What a repository's client needs of the App (bot.github.GitHubApp is the one)."""
+
+    def identity(self) -> dict[str, Any]: ...
+    def installation_token(self, installation_id: int, repo_name: str) -> str: ...
+    def forget_token(self, installation_id: int, repo_name: str) -> None: ...
+    def token_client(self, token: str) -> GitHub[Any]: ...
+    def call(self, client: GitHub[Any], method: str, path: str, **kw: Any) -> Any: ...
+    def paginate(self, client: GitHub[Any], path: str, **params: Any) -> Iterator[Any]: ...
 
 
 class RepoClient:
-    def __init__(self, app: GitHubApp, installation_id: int, repository: dict[str, Any]) -> None:
+    def __init__(
+        self, app: InstallationApp, installation_id: int, full_name: str, repo_id: int
+    ) -> None:
         self.app = app
         self.installation_id = installation_id
-        self.full_name: str = repository["full_name"]
-        self.name: str = repository.get("name") or self.full_name.split("/", 1)[1]
-        self.repo_id: int = int(repository["id"])
+        self.full_name = full_name
+        self.name = full_name.split("/", 1)[1]
+        self.repo_id = repo_id
         self._client: GitHub[Any] | None = None
 
     def identity(self) -> dict[str, Any]:

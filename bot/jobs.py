@@ -25,6 +25,7 @@ from bot.settings import Settings, load_settings
 from bot.store import Superseded, TaskStore
 from handlers import HandlerContext, dispatch
 from pipeline import land, review_job, run, uptodate
+from pipeline.deps import Deps
 from pipeline.errors import (
     FeatureCrewError,
     PermanentError,
@@ -64,10 +65,10 @@ def _deadline(settings: Settings) -> float:
     return time.monotonic() + limit - min(120, limit // 4)
 
 
-def _deps(redis: Redis) -> run.Deps:
+def _deps(redis: Redis) -> Deps:
     settings = _current_settings()
     github = GitHubApp.from_settings(settings, redis)  # None: only local tasks can run
-    return run.Deps(
+    return Deps(
         settings=settings,
         store=TaskStore(redis),
         queue=TaskQueue(redis, settings.config.worker),
@@ -78,7 +79,7 @@ def _deps(redis: Redis) -> run.Deps:
     )
 
 
-def _with_deps(work: Callable[[run.Deps], T]) -> T:
+def _with_deps(work: Callable[[Deps], T]) -> T:
     # Clients are built inside the job: RQ forks a child per job and sockets do not survive.
     redis = rq_redis(_current_settings().env.redis_url)
     try:
@@ -88,7 +89,7 @@ def _with_deps(work: Callable[[run.Deps], T]) -> T:
 
 
 def handle_delivery(delivery_id: str) -> str:
-    def work(deps: run.Deps) -> str:
+    def work(deps: Deps) -> str:
         found = load_delivery(deps.store.redis, delivery_id)
         if found is None:
             return "expired: delivery payload no longer stored"
@@ -119,7 +120,7 @@ def handle_delivery(delivery_id: str) -> str:
 
 
 def run_task(task_id: str) -> str:
-    def work(deps: run.Deps) -> str:
+    def work(deps: Deps) -> str:
         job = get_current_job()
         moved = _move_to_its_tier(task_id, job, deps)
         if moved is not None:
@@ -132,7 +133,7 @@ def run_task(task_id: str) -> str:
     return _with_deps(work)
 
 
-def _move_to_its_tier(task_id: str, job: Job | None, deps: run.Deps) -> str | None:
+def _move_to_its_tier(task_id: str, job: Job | None, deps: Deps) -> str | None:
     """A job not on its task's tier queue (a new task, routed here) moves there instead."""
     record = deps.store.get(task_id)
     if job is None or record is None or record.progress.state in TERMINAL_STATES:
@@ -149,7 +150,7 @@ def _move_to_its_tier(task_id: str, job: Job | None, deps: run.Deps) -> str | No
 def update_branch(task_id: str, request_id: str) -> str:
     """The base moved under the task's PR: rebase, push, audit and review again."""
 
-    def work(deps: run.Deps) -> str:
+    def work(deps: Deps) -> str:
         job = get_current_job()
         owner = job.id if job is not None else f"local-{uuid.uuid4().hex}"
         # Never while an attempt of the same task runs: both would push the one branch.
@@ -164,7 +165,7 @@ def update_branch(task_id: str, request_id: str) -> str:
 def tidy() -> str:
     """Retention: old task records and finished tasks' mirror branches go; then tomorrow's."""
 
-    def work(deps: run.Deps) -> str:
+    def work(deps: Deps) -> str:
         days = deps.settings.config.worker.retention_days
         done = retention.tidy(deps.store, deps.workspace, days)
         tomorrow = datetime.now(UTC).replace(hour=3, minute=0, second=0) + timedelta(days=1)
@@ -200,7 +201,7 @@ def merge_task(task_id: str, approved_sha: str) -> str:
     )
 
 
-def _guarded(task_id: str, deps: run.Deps, work: Callable[[], TaskState]) -> str:
+def _guarded(task_id: str, deps: Deps, work: Callable[[], TaskState]) -> str:
     """The job boundary: permanent errors stop the task; transient ones go back to RQ."""
     try:
         return work().value
@@ -229,7 +230,7 @@ def _guarded(task_id: str, deps: run.Deps, work: Callable[[], TaskState]) -> str
         return TaskState.FAILED.value
 
 
-def _stop_task(task_id: str, deps: run.Deps, reason: str, *, audit_refused: bool = False) -> None:
+def _stop_task(task_id: str, deps: Deps, reason: str, *, audit_refused: bool = False) -> None:
     """Mark the task failed and say so on the issue; best effort, never raises.
 
     audit_refused: the confinement could not be built, so the open pull request's audit check

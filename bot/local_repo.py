@@ -182,7 +182,6 @@ def client_for_task(github: GitHubApp | None, redis: Redis) -> Callable[[TaskRec
             return LocalRepo(redis, spec)
         if github is None:
             raise PermanentError("GitHub App credentials missing", public="App not configured")
-        repository = {"full_name": spec.repo_full_name, "id": spec.repo_id}
-        return github.for_repo(spec.installation_id, repository)
+        return github.for_repo(spec.installation_id, spec.repo_full_name, spec.repo_id)
 
     return client

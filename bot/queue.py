@@ -24,8 +24,8 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from rq.utils import get_call_string, now, utcformat
 
-from bot.config import WorkerConfig
 from bot.store import TaskStore
+from pipeline.config import WorkerConfig
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.config import ConfigError, OperatorConfig, load_config
+from pipeline.config import ConfigError, OperatorConfig, load_config
+from pipeline.providers import ModelEndpoints
 
 
 def _default_home() -> Path:
@@ -74,6 +75,15 @@ class EnvSettings(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @property
+    def endpoints(self) -> ModelEndpoints:
+        """What the pipeline's model calls need of the environment, and nothing else."""
+        return ModelEndpoints(
+            openai_api_key=self.openai_api_key,
+            openai_base_url=self.openai_base_url,
+            anthropic_base_url=self.anthropic_base_url,
+        )
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -89,6 +99,15 @@ class Settings:
     @property
     def app_configured(self) -> bool:
         return self.env.github_app_id is not None and self.private_key is not None
+
+    @property
+    def endpoints(self) -> ModelEndpoints:
+        return self.env.endpoints
+
+    @property
+    def home(self) -> Path:
+        """Where workspaces and caches live (FEATURE_CREW_HOME)."""
+        return self.env.home
 
     @property
     def webhook_secret(self) -> bytes | None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.github import GitHubApp
-from bot.github_repo import RepoClient
-from bot.queue import TaskQueue
-from bot.settings import Settings
-from bot.store import TaskStore
+if TYPE_CHECKING:
+    from bot.github import GitHubApp
+    from bot.github_repo import RepoClient
+    from bot.queue import TaskQueue
+    from bot.settings import Settings
+    from bot.store import TaskStore
 
 WRITER_ROLES = frozenset({"admin", "maintain", "write"})
 
@@ -37,7 +38,10 @@ class HandlerContext:
     delivery_id: str
 
     def repo(self, event: dict[str, Any]) -> RepoClient:
-        return self.github.for_repo(int(event["installation"]["id"]), event["repository"])
+        repository = event["repository"]
+        return self.github.for_repo(
+            int(event["installation"]["id"]), repository["full_name"], int(repository["id"])
+        )
 
     def may_write(self, gh: RepoClient, login: str) -> bool:
         """Write, maintain or admin on the repository, asked from the API and cached briefly."""

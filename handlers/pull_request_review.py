@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.github_repo import RepoClient
 from handlers.context import HandlerContext, Outcome, writer_client
 from handlers.replies import reply_once
 from handlers.tasks import request_changes
@@ -13,6 +12,9 @@ from pipeline.errors import GitHubError
 from pipeline.messages import render_approval_noted
 from pipeline.models import TERMINAL_STATES, TaskRecord, TaskState
 from pipeline.prompts import human_feedback
+
+if TYPE_CHECKING:
+    from bot.github_repo import RepoClient
 
 log = logging.getLogger(__name__)
 _PUBLISHED = frozenset({TaskState.REVIEWING, TaskState.PR_OPEN})

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from bot.config import SelfAuditConfig
 from pipeline import sandbox
 from pipeline.audit_feedback import audit_feedback
 from pipeline.audit_tools import AUDIT_TOOLS, validate_tool_names
+from pipeline.config import SelfAuditConfig
 from pipeline.errors import PermanentError, SandboxUnavailable
 from pipeline.judge import BaseFindings, Run, capped
 from pipeline.models import AuditReport, AuditVerdict, ToolResult

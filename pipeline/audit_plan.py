@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import SelfAuditConfig
 from pipeline.audit import run_audit
 from pipeline.baseline import TTL_S, Baseline, Cache, CouldNotAudit, judge_base_tests, tests_key
 from pipeline.basetree import is_env_file, sweep
+from pipeline.config import SelfAuditConfig
 from pipeline.findings import Finding
 from pipeline.models import AuditReport
 from pipeline.target_env import EnvBuild, SetupFailed, TargetEnv, ensure_target_env

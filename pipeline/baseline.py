@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.config import SelfAuditConfig
 from pipeline import basetree
 from pipeline.audit import audit_context
 from pipeline.audit_tools import AUDIT_TOOLS, check_pytest
+from pipeline.config import SelfAuditConfig
 from pipeline.findings import Finding
 from pipeline.models import ToolStatus
 from pipeline.target_env import TargetEnv

@@ -10,7 +10,7 @@ from pipeline.messages import usd
 from pipeline.models import TaskRecord, TaskState
 
 if TYPE_CHECKING:
-    from pipeline.run import Deps
+    from pipeline.deps import Deps
     from pipeline.status import Reporter
 
 S = TaskState

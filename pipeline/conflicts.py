@@ -19,8 +19,8 @@ from pipeline.prompts import generation_prompt, generation_system, repository_ma
 from pipeline.publish import find_own_comment
 
 if TYPE_CHECKING:
-    from bot.config import OperatorConfig
-    from pipeline.run import Deps
+    from pipeline.config import OperatorConfig
+    from pipeline.deps import Deps
     from pipeline.status import Reporter
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def _model_attempt(
         ).text,
         tier=config.tier(tier),
         editor=EditorTool(root, config.review.protected_paths),
-        env=deps.settings.env,
+        endpoints=deps.settings.endpoints,
         price_for=config.price,
         meter=budget.meter_for(record, tier, deps),
     )

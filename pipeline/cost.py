@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from bot.config import Price
+from pipeline.config import Price
 from pipeline.errors import PermanentError, TransientError
 from pipeline.models import Usage
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.config import Price, TierConfig
-from bot.settings import EnvSettings
+from pipeline.config import Price, TierConfig
 from pipeline.cost import Meter, price_usage
 from pipeline.editor import EditorTool
 from pipeline.models import GenerationOutcome, GenerationResult, Usage
-from pipeline.providers import Reply, ToolCall, ToolOutput, ToolSpec, chat_setup, open_chat
+from pipeline.providers import (
+    ModelEndpoints,
+    Reply,
+    ToolCall,
+    ToolOutput,
+    ToolSpec,
+    chat_setup,
+    open_chat,
+)
 
 __all__ = ["EDIT_TOOL", "EDIT_TOOL_NAME", "generate", "price_usage"]
 
@@ -56,7 +63,7 @@ def generate(
     prompt: str,
     tier: TierConfig,
     editor: EditorTool,
-    env: EnvSettings,
+    endpoints: ModelEndpoints,
     price_for: Callable[[str], Price | None],
     meter: Meter | None = None,
 ) -> GenerationResult:
@@ -66,7 +73,7 @@ def generate(
     TaskCostCapped ends the loop at once, the calls before it paid and recorded in the meter.
     """
     setup = chat_setup(tier, system=system, prompt=prompt, tools=(EDIT_TOOL,), price_for=price_for)
-    chat = open_chat(setup, env)
+    chat = open_chat(setup, endpoints)
     usage: list[Usage] = []
     reply: Reply | None = None
     for _ in range(tier.max_steps):

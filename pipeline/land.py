@@ -11,7 +11,7 @@ from pipeline.models import TaskState
 from pipeline.uptodate import update_before_merge
 
 if TYPE_CHECKING:
-    from pipeline.run import Deps
+    from pipeline.deps import Deps
 
 log = logging.getLogger(__name__)
 S = TaskState

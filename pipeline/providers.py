@@ -11,9 +11,9 @@ from typing import Any, Protocol
 import anthropic
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageFunctionToolCall
+from pydantic import SecretStr
 
-from bot.config import Price
-from bot.settings import EnvSettings
+from pipeline.config import Price
 from pipeline.cost import price_usage
 from pipeline.errors import FeatureCrewError, ModelError, PermanentError
 from pipeline.models import Provider, Usage
@@ -111,10 +111,22 @@ def chat_setup(
     )
 
 
-def open_chat(setup: ChatSetup, env: EnvSettings) -> Chat:
+@dataclass(frozen=True)
+class ModelEndpoints:
+    """What a chat needs of the environment: the providers' default URLs and the OpenAI key.
+
+    The anthropic SDK reads ANTHROPIC_API_KEY itself, so that key is not carried here.
+    """
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    anthropic_base_url: str | None = None
+
+
+def open_chat(setup: ChatSetup, endpoints: ModelEndpoints) -> Chat:
     if setup.provider == Provider.ANTHROPIC:
-        return AnthropicChat(setup, env)
-    return OpenAIChat(setup, env)
+        return AnthropicChat(setup, endpoints)
+    return OpenAIChat(setup, endpoints)
 
 
 def _status_error(status: int, kind: str, detail: str, model: str) -> FeatureCrewError:
@@ -166,10 +178,10 @@ def _api_message(body: object) -> str:
 class AnthropicChat:
     """A Messages API conversation; tool results go back as `tool_result` blocks."""
 
-    def __init__(self, setup: ChatSetup, env: EnvSettings) -> None:
+    def __init__(self, setup: ChatSetup, endpoints: ModelEndpoints) -> None:
         self.setup = setup
         self.client = anthropic.Anthropic(
-            base_url=setup.base_url or env.anthropic_base_url or None,
+            base_url=setup.base_url or endpoints.anthropic_base_url or None,
             timeout=setup.timeout_s,
             max_retries=MAX_RETRIES,
         )
@@ -253,11 +265,11 @@ class AnthropicChat:
 class OpenAIChat:
     """A chat-completions conversation with function tools (OpenAI, vLLM, Ollama, llama.cpp)."""
 
-    def __init__(self, setup: ChatSetup, env: EnvSettings) -> None:
+    def __init__(self, setup: ChatSetup, endpoints: ModelEndpoints) -> None:
         self.setup = setup
-        key = env.openai_api_key.get_secret_value() if env.openai_api_key else None
+        key = endpoints.openai_api_key.get_secret_value() if endpoints.openai_api_key else None
         self.client = openai.OpenAI(
-            base_url=setup.base_url or env.openai_base_url,
+            base_url=setup.base_url or endpoints.openai_base_url,
             # Local servers need no key, but the SDK refuses to start without one.
             api_key=key or "not-needed",
             timeout=setup.timeout_s,

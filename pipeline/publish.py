@@ -24,14 +24,10 @@ from pipeline.models import (
     ReviewAction,
     ReviewVerdict,
     TaskRecord,
-    TaskState,
 )
 
 if TYPE_CHECKING:
     from bot.github_repo import RepoClient
-    from bot.queue import TaskQueue
-    from bot.store import TaskStore
-    from pipeline.status import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -213,39 +209,3 @@ def review_conclusion(verdict: ReviewVerdict) -> str:
     if not verdict.conclusive:
         return "neutral"
     return "success" if verdict.action is ReviewAction.APPROVE else "failure"
-
-
-def open_pull_for_head(
-    record: TaskRecord,
-    head_sha: str,
-    gh: RepoClient,
-    report: Reporter,
-    store: TaskStore,
-    queue: TaskQueue,
-) -> TaskState:
-    """The PR, its check runs and the review job for a pushed, audited head; safe to repeat."""
-    spec = record.spec
-    store.ensure_live(spec.id)
-    pull = ensure_pull_request(gh, record)
-    store.link_pull(spec.repo_id, int(pull["number"]), spec.id)
-    if record.progress.audit is not None:
-        publish_audit_check(gh, head_sha, record.progress.audit, spec.id)
-    upsert_check_run(
-        gh,
-        sha=head_sha,
-        name=REVIEW_CHECK,
-        title="Review queued",
-        summary="The fresh-context reviewer is on its way.",
-        external_id=spec.id,
-    )
-    record = report.move(
-        record,
-        TaskState.REVIEWING,
-        f"PR #{pull['number']} open",
-        pr_number=int(pull["number"]),
-        pr_url=pull.get("html_url"),
-        head_sha=head_sha,
-        pushed_sha=None,
-    )
-    queue.enqueue_review(spec.id, head_sha)
-    return record.progress.state

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.config import AuditToolName, OperatorConfig
+from pipeline.config import AuditToolName, OperatorConfig
 from pipeline.errors import PermanentError
 
 PATH = ".github/feature-crew.toml"

@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from bot.config import ReviewConfig
 from pipeline.audit import audit_feedback
+from pipeline.config import ReviewConfig
 from pipeline.models import (
     AuditReport,
     AuditVerdict,

@@ -6,8 +6,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import guardrails
-from bot.config import ReviewConfig
 from pipeline import budget
+from pipeline.config import ReviewConfig
 from pipeline.cost import Meter, OverBudget, TaskCostCapped
 from pipeline.messages import (
     REVIEW_CHECK,
@@ -39,7 +39,7 @@ from pipeline.reviewer_model import ask_reviewer
 
 if TYPE_CHECKING:
     from bot.github_repo import RepoClient
-    from pipeline.run import Deps
+    from pipeline.deps import Deps
     from pipeline.status import Reporter
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ def _ask(
         system=system,
         prompt=prompt,
         review=config,
-        env=deps.settings.env,
+        endpoints=deps.settings.endpoints,
         price_for=deps.settings.config.price,
         meter=meter,
     )

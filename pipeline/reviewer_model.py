@@ -6,11 +6,10 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from bot.config import Price, ReviewConfig
-from bot.settings import EnvSettings
+from pipeline.config import Price, ReviewConfig
 from pipeline.cost import Meter
 from pipeline.models import ModelVerdict, Usage
-from pipeline.providers import Reply, ToolOutput, ToolSpec, chat_setup, open_chat
+from pipeline.providers import ModelEndpoints, Reply, ToolOutput, ToolSpec, chat_setup, open_chat
 
 SUBMIT_VERDICT_TOOL = "submit_verdict"
 
@@ -43,7 +42,7 @@ def ask_reviewer(
     system: str,
     prompt: str,
     review: ReviewConfig,
-    env: EnvSettings,
+    endpoints: ModelEndpoints,
     price_for: Callable[[str], Price | None],
     meter: Meter | None = None,
 ) -> tuple[ModelVerdict | None, tuple[Usage, ...]]:
@@ -54,7 +53,7 @@ def ask_reviewer(
     setup = chat_setup(
         review, system=system, prompt=prompt, tools=(VERDICT_TOOL,), price_for=price_for
     )
-    chat = open_chat(setup, env)
+    chat = open_chat(setup, endpoints)
     usage: list[Usage] = []
     # Forced tool use is refused by current models, so a plain-text reply gets one nudge.
     for attempt in range(2):

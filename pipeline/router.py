@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Literal
 
-from bot.config import TriageConfig
+from pipeline.config import TriageConfig
 from pipeline.models import Frozen, TaskRecord, TaskSpec
 from pipeline.patterns import FILE_MENTION, backtick_names, keyword_pattern
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from time import monotonic as time_now
 from typing import TYPE_CHECKING, Any
 
 from pipeline import budget
 from pipeline.audit import audit_feedback
 from pipeline.audit_plan import AuditPlan, Unjudgeable, prepare_audit
 from pipeline.cost import OverBudget, TaskCostCapped
+from pipeline.deps import Deps, repository_config
 from pipeline.editor import EditorTool
-from pipeline.errors import PermanentError
 from pipeline.generate import generate
-from pipeline.messages import NEEDS_INFO_LABEL, render_question
+from pipeline.messages import NEEDS_INFO_LABEL, REVIEW_CHECK, render_question
 from pipeline.models import (
     AuditVerdict,
     GenerationOutcome,
@@ -22,52 +19,23 @@ from pipeline.models import (
     TaskState,
 )
 from pipeline.prompts import Prompt, generation_prompt, generation_system, repository_map
-from pipeline.publish import find_own_comment, open_pull_for_head, report_unjudged_audit
-from pipeline.repo_config import PATH as REPO_CONFIG_PATH
-from pipeline.repo_config import narrow, parse_repo_config
+from pipeline.publish import (
+    ensure_pull_request,
+    find_own_comment,
+    publish_audit_check,
+    report_unjudged_audit,
+    upsert_check_run,
+)
 from pipeline.router import route_spec
 from pipeline.status import Reporter
 from pipeline.untrusted import describe_removed
 from pipeline.workspace import Worktree
 
 if TYPE_CHECKING:
-    from bot.config import OperatorConfig
-    from bot.github import GitHubApp
     from bot.github_repo import RepoClient
-    from bot.queue import TaskQueue
-    from bot.settings import Settings
-    from bot.store import TaskStore
-    from pipeline.workspace import Workspace
+    from pipeline.config import OperatorConfig
 
 S = TaskState
-
-
-@dataclass(frozen=True)
-class Deps:
-    settings: Settings
-    store: TaskStore
-    queue: TaskQueue
-    github: GitHubApp | None  # None when no App is configured: local tasks need none
-    workspace: Workspace
-    repos: Callable[[TaskRecord], RepoClient]  # GitHub's client, or local mode's recorder
-    deadline: float | None = None  # time.monotonic() by which generation must have ended
-
-    def check_deadline(self) -> None:
-        """The model SDKs swallow RQ's timeout signal, so each attempt checks the clock too."""
-        if self.deadline is not None and time_now() > self.deadline:
-            limit = self.settings.config.worker.task_timeout_s
-            raise PermanentError(
-                f"task passed its deadline ({limit} s job timeout)",
-                public=f"the task took longer than its {limit} s limit",
-            )
-
-    def repo(self, record: TaskRecord) -> RepoClient:
-        """The client every side effect of the task goes through (the one local-mode seam)."""
-        return self.repos(record)
-
-    def reporter(self, gh: RepoClient) -> Reporter:
-        login = gh.identity()["bot_login"]
-        return Reporter(self.store, gh, login, self.settings.config.github.max_attempts)
 
 
 def run_task(task_id: str, deps: Deps) -> TaskState:
@@ -87,9 +55,7 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     gh = deps.repo(record)
     report = deps.reporter(gh)
     if progress.state is S.AUDITING and progress.pushed_sha:
-        return open_pull_for_head(
-            record, progress.pushed_sha, gh, report, deps.store, deps.queue
-        )  # no model spend again
+        return _open_pull_for_head(record, progress.pushed_sha, gh, report, deps)  # no new spend
     route = _route(record, deps)
     if not budget.check_before_work(record, route["tier"], report, deps):
         return deps.store.require(task_id).progress.state
@@ -105,7 +71,42 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     finally:
         deps.workspace.remove_worktree(record.spec.repo_id, record.spec.id)
     head = str(record.progress.pushed_sha)
-    return open_pull_for_head(record, head, gh, report, deps.store, deps.queue)
+    return _open_pull_for_head(record, head, gh, report, deps)
+
+
+def _open_pull_for_head(
+    record: TaskRecord,
+    head_sha: str,
+    gh: RepoClient,
+    report: Reporter,
+    deps: Deps,
+) -> TaskState:
+    """The PR, its check runs and the review job for a pushed, audited head; safe to repeat."""
+    spec = record.spec
+    deps.store.ensure_live(spec.id)
+    pull = ensure_pull_request(gh, record)
+    deps.store.link_pull(spec.repo_id, int(pull["number"]), spec.id)
+    if record.progress.audit is not None:
+        publish_audit_check(gh, head_sha, record.progress.audit, spec.id)
+    upsert_check_run(
+        gh,
+        sha=head_sha,
+        name=REVIEW_CHECK,
+        title="Review queued",
+        summary="The fresh-context reviewer is on its way.",
+        external_id=spec.id,
+    )
+    record = report.move(
+        record,
+        TaskState.REVIEWING,
+        f"PR #{pull['number']} open",
+        pr_number=int(pull["number"]),
+        pr_url=pull.get("html_url"),
+        head_sha=head_sha,
+        pushed_sha=None,
+    )
+    deps.queue.enqueue_review(spec.id, head_sha)
+    return record.progress.state
 
 
 def _start_note(record: TaskRecord) -> str:
@@ -145,15 +146,6 @@ def _prepare_worktree(record: TaskRecord, gh: RepoClient, deps: Deps) -> Worktre
     )
 
 
-def repository_config(record: TaskRecord, deps: Deps) -> OperatorConfig:
-    """The operator's config narrowed by the repository's own file on its default branch."""
-    spec = record.spec
-    text = deps.workspace.read_base_file(spec.repo_id, spec.default_branch, REPO_CONFIG_PATH)
-    repo = parse_repo_config(text)
-    deps.store.save_blob(spec.id, "repo-config", repo.model_dump_json())
-    return narrow(deps.settings.config, repo)
-
-
 def _attempts_within_budget(
     record: TaskRecord,
     worktree: Worktree,
@@ -185,7 +177,7 @@ def _generate_and_audit(
     """Up to max_attempts rounds of generate → audit; ends AUDITING (passed), ASKING or FAILED."""
     plan = prepare_audit(  # before any model spend: an audit that cannot judge stops here
         cache=deps.store,
-        home=deps.settings.env.home,
+        home=deps.settings.home,
         repo_id=record.spec.repo_id,
         repo_path=worktree.path,
         base_sha=worktree.base_sha,
@@ -223,7 +215,7 @@ def _attempts(
                 prompt=prompt.text,
                 tier=config.tier(tier),
                 editor=editor,
-                env=deps.settings.env,
+                endpoints=deps.settings.endpoints,
                 price_for=config.price,
                 meter=budget.meter_for(record, tier, deps),
             )

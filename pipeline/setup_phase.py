@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config import SelfAuditConfig
 from pipeline.audit import AuditContext, _execute, audit_context
+from pipeline.config import SelfAuditConfig
 from pipeline.judge import Run
 from pipeline.target_env import SetupFailed, pytest_requirement
 

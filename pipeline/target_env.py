@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.config import SelfAuditConfig
 from pipeline import basetree
+from pipeline.config import SelfAuditConfig
 
 RECIPE = "1"  # bump when the way environments are built changes: old ones are rebuilt
 TEST_EXTRAS = ("test", "tests", "testing", "dev")

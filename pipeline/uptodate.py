@@ -10,6 +10,7 @@ import pygit2
 from pipeline import branches
 from pipeline.audit_plan import Unjudgeable, prepare_audit
 from pipeline.conflicts import resolve_conflicts
+from pipeline.deps import repository_config
 from pipeline.errors import TransientError
 from pipeline.messages import (
     AUDIT_CHECK,
@@ -21,13 +22,12 @@ from pipeline.messages import (
 )
 from pipeline.models import AuditReport, AuditVerdict, TaskRecord, TaskState
 from pipeline.publish import find_own_comment, report_unjudged_audit, upsert_check_run
-from pipeline.run import repository_config
 
 if TYPE_CHECKING:
     from bot.github_repo import RepoClient
     from bot.queue import TaskQueue
     from bot.store import TaskStore
-    from pipeline.run import Deps
+    from pipeline.deps import Deps
     from pipeline.status import Reporter
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def _audit_and_review(
         base = ws.prepare_worktree(spec.repo_id, spec.id, spec.branch, spec.default_branch)
         plan = prepare_audit(  # the new base's environment and baseline, as for a first attempt
             cache=deps.store,
-            home=deps.settings.env.home,
+            home=deps.settings.home,
             repo_id=spec.repo_id,
             repo_path=base.path,
             base_sha=base.base_sha,

@@ -14,8 +14,8 @@ from types import FrameType
 
 import pytest
 
-from bot.config import SelfAuditConfig
 from pipeline.audit import AUDIT_TOOLS, audit_feedback, run_audit, validate_tool_names
+from pipeline.config import SelfAuditConfig
 from pipeline.errors import PermanentError
 from pipeline.models import AuditReport, AuditVerdict, ToolStatus
 

@@ -41,7 +41,7 @@ def test_annotations_go_in_batches_of_50_and_a_repeat_sends_none_twice(world: Wo
     state = world.github.state.repos[REPO]
     app = GitHubApp.from_settings(world.settings, rq_redis(world.redis_url))
     assert app is not None and state.installation_id is not None
-    gh = app.for_repo(state.installation_id, {"full_name": REPO, "id": state.id})
+    gh = app.for_repo(state.installation_id, REPO, state.id)
     sha = branch_sha(state.git_dir, "main")
     assert sha is not None
     report = _report(119)  # + 1 failing test: 120 annotations

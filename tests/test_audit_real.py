@@ -13,9 +13,9 @@ import pygit2
 import pytest
 import redis
 
-from bot.config import SelfAuditConfig
 from bot.store import TaskStore
 from pipeline.audit_plan import AuditPlan, prepare_audit
+from pipeline.config import SelfAuditConfig
 from pipeline.generate import EDIT_TOOL_NAME
 from pipeline.messages import AUDIT_CHECK, STATUS_MARKER
 from pipeline.models import AuditVerdict, TaskState, ToolStatus

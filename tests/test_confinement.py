@@ -20,10 +20,10 @@ from urllib.parse import urlparse
 import pytest
 import redis
 
-from bot.config import SelfAuditConfig
 from pipeline import bwrap, sandbox
 from pipeline.audit import run_audit
 from pipeline.baseline import judge_base_tests
+from pipeline.config import SelfAuditConfig
 from pipeline.errors import SANDBOX_REQUIRED, PermanentError
 from pipeline.generate import EDIT_TOOL_NAME
 from pipeline.messages import AUDIT_CHECK, STATUS_MARKER

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import OperatorConfig, Price, TierConfig
 from bot.settings import EnvSettings
+from pipeline.config import OperatorConfig, Price, TierConfig
 from pipeline.editor import EditorTool
 from pipeline.errors import ModelError, PermanentError
 from pipeline.generate import EDIT_TOOL_NAME, generate, price_usage
@@ -64,7 +64,7 @@ def _run(tier: TierConfig, repo: Path, prompt: str = "Add greet.py") -> Any:
         prompt=prompt,
         tier=tier,
         editor=EditorTool(repo),
-        env=EnvSettings(),
+        endpoints=EnvSettings().endpoints,
         price_for=PRICES,
     )
 

@@ -225,9 +225,9 @@ def test_the_web_process_recovers_when_redis_comes_back(
 def test_recording_and_queueing_a_delivery_takes_one_round_trip(redis_url: str) -> None:
     from redis.connection import Connection
 
-    from bot.config import WorkerConfig
     from bot.deliveries import Recorded, record_and_queue
     from bot.queue import TaskQueue
+    from pipeline.config import WorkerConfig
 
     sent: list[int] = []
 
@@ -271,9 +271,9 @@ def test_concurrent_posts_of_one_delivery_queue_it_once(
 def test_a_queued_delivery_job_is_the_hash_rq_saves(redis_client: redis.Redis) -> None:
     from rq.job import Job
 
-    from bot.config import WorkerConfig
     from bot.deliveries import record_and_queue
     from bot.queue import TaskQueue
+    from pipeline.config import WorkerConfig
 
     queue = TaskQueue(redis_client, WorkerConfig())
     record_and_queue(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ReviewConfig
+from pipeline.config import ReviewConfig
 from pipeline.editor import EditorTool
 from pipeline.errors import WorkspaceError
 from pipeline.paths import is_protected

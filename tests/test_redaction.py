@@ -14,8 +14,8 @@ from bot.local_repo import client_for_task
 from bot.runtime import WebRuntime
 from bot.settings import Settings
 from bot.telemetry import REDACTED, OneLineFormatter, Scrubber
+from pipeline.deps import Deps
 from pipeline.gitauth import TokenCallbacks
-from pipeline.run import Deps
 from pipeline.workspace import Workspace
 from tests.doubles.github.auth import generate_key
 from tests.helpers import settings_with
@@ -51,7 +51,7 @@ def test_no_settings_or_runtime_object_shows_a_secret(settings: Settings, tmp_pa
     runtime = WebRuntime.build(settings)
     github = GitHubApp.from_settings(settings, runtime.redis)
     assert github is not None
-    repo = github.for_repo(1, {"full_name": "o/r", "id": 2})
+    repo = github.for_repo(1, "o/r", 2)
     repos = client_for_task(github, runtime.redis)
     deps = Deps(settings, runtime.store, runtime.queue, github, Workspace(tmp_path), repos)
     objects = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import OperatorConfig, parse_config
+from pipeline.config import OperatorConfig, parse_config
 from pipeline.errors import PermanentError
 from pipeline.models import TaskState
 from pipeline.repo_config import narrow, parse_repo_config

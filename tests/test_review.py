@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ReviewConfig
+from pipeline.config import ReviewConfig
 from pipeline.models import (
     AuditReport,
     AuditVerdict,

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.config import OperatorConfig, ReviewConfig
 from bot.settings import EnvSettings
+from pipeline.config import OperatorConfig, ReviewConfig
 from pipeline.errors import PermanentError
 from pipeline.models import ModelVerdict, Provider, ReviewAction, Usage
 from pipeline.reviewer_model import NUDGE, SUBMIT_VERDICT_TOOL, ask_reviewer
@@ -30,7 +30,7 @@ def _ask(review: ReviewConfig | None = None) -> tuple[ModelVerdict | None, tuple
         system="You review pull requests.",
         prompt="Spec, diff, audit.",
         review=review or ReviewConfig(),
-        env=EnvSettings(),
+        endpoints=EnvSettings().endpoints,
         price_for=PRICES,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.config import TriageConfig
+from pipeline.config import TriageConfig
 from pipeline.router import Route, Size, estimate_lines, route_task, size_for
 
 TRIAGE = TriageConfig()

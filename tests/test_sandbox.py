@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.config import ConfigError, SelfAuditConfig, parse_config
 from pipeline.audit import run_audit
+from pipeline.config import ConfigError, SelfAuditConfig, parse_config
 from pipeline.errors import SANDBOX_REQUIRED, SandboxUnavailable
 from pipeline.models import AuditReport, ToolStatus
 from pipeline.sandbox import (

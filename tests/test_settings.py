@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, OperatorConfig
 from bot.settings import load_settings
+from pipeline.config import ConfigError, OperatorConfig
 from tests.helpers import settings_with
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
@@ -97,7 +97,7 @@ def test_missing_config_file_is_an_error(clean_env: None, monkeypatch: pytest.Mo
 def test_config_names_exactly_the_audit_tools_that_exist() -> None:
     from typing import get_args
 
-    from bot.config import AuditToolName
     from pipeline.audit import AUDIT_TOOLS
+    from pipeline.config import AuditToolName
 
     assert set(get_args(AuditToolName)) == set(AUDIT_TOOLS)

@@ -7,8 +7,8 @@ import threading
 import pytest
 import redis
 
-from bot.config import Price
 from bot.store import TaskStore
+from pipeline.config import Price
 from pipeline.cost import Hold, OverBudget, TaskCostCapped, estimate_cost
 
 

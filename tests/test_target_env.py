@@ -10,8 +10,8 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from bot.config import OperatorConfig, SelfAuditConfig
 from pipeline.basetree import STALE_S, sweep
+from pipeline.config import OperatorConfig, SelfAuditConfig
 from pipeline.repo_config import narrow, parse_repo_config
 from pipeline.target_env import (
     MARKER,

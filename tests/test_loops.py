@@ -286,9 +286,8 @@ def test_unreadable_inline_comments_are_answered_and_the_review_still_acted_on(
     assert len(_ours(world, pull.number)) == 2
 
 
-def test_an_approval_during_an_attempt_is_acknowledged_and_not_applied_to_a_new_head(
-    world: World,
-) -> None:
+def _approved_while_changes_are_requested(world: World) -> tuple[int, str]:
+    """An approved PR, then changes requested and the old head approved during the attempt."""
     number = _issue(world)
     world.anthropic.script(SONNET, _writes_greet())
     world.anthropic.script(HAIKU, _approves())
@@ -300,7 +299,14 @@ def test_an_approval_during_an_attempt_is_acknowledged_and_not_applied_to_a_new_
     world.github.submit_review(REPO, pull.number, "alice", "REQUEST_CHANGES", "Louder.")
     world.github.submit_review(REPO, pull.number, "alice", "APPROVE", "Fine as it was.")
     world.work_events()
-    (noted,) = [b for b in _comments(world, pull.number) if "noted while an attempt" in b]
+    return pull.number, old_head
+
+
+def test_an_approval_during_an_attempt_is_acknowledged_and_not_applied_to_a_new_head(
+    world: World,
+) -> None:
+    number, old_head = _approved_while_changes_are_requested(world)
+    (noted,) = [b for b in _comments(world, number) if "noted while an attempt" in b]
     assert old_head[:8] in noted
     world.anthropic.script(SONNET, _rename([text_turn("Loud.")], "HELLO"))
     world.anthropic.script(HAIKU, _approves())
@@ -308,32 +314,22 @@ def test_an_approval_during_an_attempt_is_acknowledged_and_not_applied_to_a_new_
     task = _task(world)
     assert task.progress.state is TaskState.PR_OPEN and task.progress.pending_approval is None
     with world.github.state.lock:
-        assert not world.github.state.pulls[(REPO, pull.number)].merged
-    (gone,) = [b for b in _comments(world, pull.number) if "was not applied" in b]
+        assert not world.github.state.pulls[(REPO, number)].merged
+    (gone,) = [b for b in _comments(world, number) if "was not applied" in b]
     assert old_head[:8] in gone and (task.progress.head_sha or "")[:8] in gone
 
 
 def test_an_approval_during_an_attempt_that_fails_is_answered(world: World) -> None:
-    number = _issue(world)
-    world.anthropic.script(SONNET, _writes_greet())
-    world.anthropic.script(HAIKU, _approves())
-    world.label(number)
-    world.work()
-    with world.github.state.lock:
-        (pull,) = world.github.state.open_pulls(REPO)
-    old_head = _task(world).progress.head_sha or ""
-    world.github.submit_review(REPO, pull.number, "alice", "REQUEST_CHANGES", "Louder.")
-    world.github.submit_review(REPO, pull.number, "alice", "APPROVE", "Fine as it was.")
-    world.work_events()
+    number, old_head = _approved_while_changes_are_requested(world)
     broken = {"command": "create", "path": "loud.py", "file_text": "def loud(:\n"}
     world.anthropic.script(SONNET, [tool_turn(EDIT_TOOL_NAME, broken), text_turn("Loud.")])
     world.work()
     task = _task(world)
     assert task.progress.state is TaskState.FAILED and task.progress.pending_approval is None
-    (said,) = [b for b in _comments(world, pull.number) if "was not applied" in b]
+    (said,) = [b for b in _comments(world, number) if "was not applied" in b]
     assert old_head[:8] in said and "failed" in said and "/crew retry" in said
     with world.github.state.lock:
-        assert not world.github.state.pulls[(REPO, pull.number)].merged
+        assert not world.github.state.pulls[(REPO, number)].merged
 
 
 def test_a_command_that_cannot_be_acted_on_gets_a_reply(world: World) -> None:

@@ -94,10 +94,6 @@ class Display:
             self.end_line()
 
 
-def _mine(job_id: str, task_id: str) -> bool:
-    return is_task_job(job_id, task_id)
-
-
 def unserved_queue(redis: Redis, task_id: str) -> str | None:
     """The queue where the task's next job waits, is due, or was left by a dead worker, and
     no live worker listens."""
@@ -111,7 +107,7 @@ def unserved_queue(redis: Redis, task_id: str) -> str | None:
             *scheduled.get_jobs_to_schedule(timestamp=now),
             *started.get_job_ids(),  # its cleanup re-queues what a killed worker abandoned
         )
-        if any(_mine(j, task_id) for j in ids) and not live_listeners(redis, name):
+        if any(is_task_job(j, task_id) for j in ids) and not live_listeners(redis, name):
             return name
     return None
 

@@ -178,11 +178,13 @@ def tidy() -> str:
 def forget_repositories(repo_ids: list[int]) -> str:
     """The App lost these repositories (uninstalled): their mirrors and worktrees go, here
     now and on every other worker at its next sweep."""
-    settings = _current_settings()
-    redis = rq_redis(settings.env.redis_url)
-    forgotten.record_forgotten(redis, repo_ids)
-    removed = forgotten.sweep_forgotten(redis, Workspace(settings.env.home))
-    return f"removed {len(removed)} mirrors"
+
+    def work(deps: Deps) -> str:
+        forgotten.record_forgotten(deps.store.redis, repo_ids)
+        removed = forgotten.sweep_forgotten(deps.store.redis, deps.workspace)
+        return f"removed {len(removed)} mirrors"
+
+    return _with_deps(work)
 
 
 def review_task(task_id: str, head_sha: str) -> str:

@@ -65,9 +65,10 @@ return 0
 
 
 # Reserves a model call's estimated cost unless it would pass the task's cap or the tier's
-# daily budget, counting what was spent and what other calls hold; expired holds (a worker
-# killed mid-call) are dropped. Returns {0, held} reserved, {1, held} over budget,
-# {2, task spent} over the task's cap.
+# daily budget, counting what was spent and what other calls hold. An expired hold (a worker
+# killed mid-call: the API may well have billed it) becomes spend at its estimate, for the
+# tier and for its task; a late settle or release then corrects it (_SETTLE). Returns
+# {0, held} reserved, {1, held} over budget, {2, task spent} over the task's cap.
 _RESERVE = """
 local now, amount = tonumber(ARGV[3]), tonumber(ARGV[2])
 local held, task_held = 0, 0
@@ -76,6 +77,11 @@ for i = 1, #entries, 2 do
   local value, expires, task = string.match(entries[i + 1], '^([^|]+)|([^|]+)|(.*)$')
   if tonumber(expires) < now then
     redis.call('HDEL', KEYS[2], entries[i])
+    redis.call('INCRBYFLOAT', KEYS[1], value)
+    redis.call('EXPIRE', KEYS[1], ARGV[8])
+    local spent_key = ARGV[9] .. task .. ARGV[10]
+    redis.call('INCRBYFLOAT', spent_key, value)
+    redis.call('EXPIRE', spent_key, ARGV[11])
   else
     held = held + tonumber(value)
     if task == ARGV[5] then task_held = task_held + tonumber(value) end
@@ -91,6 +97,20 @@ if budget >= 0 and spent + held + amount > budget then return {1, tostring(spent
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
 return {0, tostring(spent + held + amount)}
+"""
+# A call's end: its hold becomes its real cost (ARGV[2]; 0 for a failed call). When another
+# reserve already turned the expired hold into spend at its estimate (ARGV[3]), only the
+# difference is added, so nothing is counted twice.
+_SETTLE = """
+local add = tonumber(ARGV[2])
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then add = add - tonumber(ARGV[3]) end
+if add ~= 0 then
+  redis.call('INCRBYFLOAT', KEYS[2], tostring(add))
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  redis.call('INCRBYFLOAT', KEYS[3], tostring(add))
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+end
+return 1
 """
 SPEND_TTL_S = 3 * 86400
 
@@ -182,6 +202,7 @@ class TaskStore:
         self._lease = redis.register_script(_LEASE)
         self._release = redis.register_script(_RELEASE)
         self._reserve = redis.register_script(_RESERVE)
+        self._settle = redis.register_script(_SETTLE)
         self._drop_pointer = redis.register_script(_DROP_POINTER)
 
     def create(self, spec: TaskSpec, note: str = "") -> Claim:
@@ -347,11 +368,9 @@ class TaskStore:
         return float(value) if value is not None else 0.0
 
     def held(self, tier: int) -> float:
-        """Today's spend of a tier plus what running calls have reserved."""
+        """Today's spend of a tier plus what calls hold (an expired hold is spend-to-be)."""
         holds = self.redis.hvals(redis_key("reserved", tier, utc_day()))
-        now = time.time()
-        live = [_text(h).split("|") for h in holds]
-        return self.spent(tier) + sum(float(h[0]) for h in live if float(h[1]) >= now)
+        return self.spent(tier) + sum(float(_text(h).split("|")[0]) for h in holds)
 
     def task_spent(self, task_id: str) -> float:
         value = self.redis.get(redis_key("task", task_id, "spent"))
@@ -376,6 +395,9 @@ class TaskStore:
                     -1 if budget is None else repr(budget),
                     -1 if task_cap is None else repr(task_cap),
                     SPEND_TTL_S,
+                    redis_key("task", ""),
+                    ":spent",
+                    TASK_TTL_S,
                 ],
             ),
         )
@@ -386,21 +408,21 @@ class TaskStore:
 
     def settle_spend(self, hold: Hold, actual: float) -> None:
         """The call is done: its hold becomes what it really cost, for the tier and the task."""
-        spend, task = (
-            redis_key("spend", hold.tier, hold.day),
-            redis_key("task", hold.task_id, "spent"),
-        )
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hdel(redis_key("reserved", hold.tier, hold.day), hold.id)
-        pipe.incrbyfloat(spend, max(actual, 0.0))
-        pipe.expire(spend, SPEND_TTL_S)
-        pipe.incrbyfloat(task, max(actual, 0.0))
-        pipe.expire(task, TASK_TTL_S)
-        pipe.execute()
+        self._end_hold(hold, max(actual, 0.0))
 
     def release_spend(self, hold: Hold) -> None:
         """A failed call: the API bills nothing for it, so its hold goes back."""
-        self.redis.hdel(redis_key("reserved", hold.tier, hold.day), hold.id)
+        self._end_hold(hold, 0.0)
+
+    def _end_hold(self, hold: Hold, actual: float) -> None:
+        self._settle(
+            keys=[
+                redis_key("reserved", hold.tier, hold.day),
+                redis_key("spend", hold.tier, hold.day),
+                redis_key("task", hold.task_id, "spent"),
+            ],
+            args=[hold.id, repr(actual), repr(hold.amount), SPEND_TTL_S, TASK_TTL_S],
+        )
 
     def save_blob(self, task_id: str, name: str, value: str) -> None:
         self.redis.set(redis_key("task", task_id, name), value.encode(), ex=TASK_TTL_S)

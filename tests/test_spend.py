@@ -59,10 +59,31 @@ def test_the_task_cap_counts_what_the_task_spent(redis_client: redis.Redis) -> N
     store.reserve_spend(_hold(3, 1.0, task="t-2"), budget=None, task_cap=4.0)  # another task
 
 
-def test_a_hold_left_by_a_killed_worker_expires(redis_client: redis.Redis) -> None:
+def test_a_hold_left_by_a_killed_worker_becomes_spend_at_its_estimate(
+    redis_client: redis.Redis,
+) -> None:
+    """The dead worker's call may have been billed: it counts, for the tier and its task."""
     store = TaskStore(redis_client)
     store.reserve_spend(_hold(1, 3.0, ttl_s=-1), budget=4.0, task_cap=None)  # already stale
-    store.reserve_spend(_hold(2, 3.0), budget=4.0, task_cap=None)
+    with pytest.raises(OverBudget):
+        store.reserve_spend(_hold(2, 3.0, task="t-2"), budget=4.0, task_cap=None)
+    assert store.spent(2, "2026-12-02") == pytest.approx(3.0)
+    assert store.task_spent("t-1") == pytest.approx(3.0)
+    assert not redis_client.hgetall("fc:reserved:2:2026-12-02")  # not held as well
+    store.reserve_spend(_hold(3, 1.0, task="t-2"), budget=4.0, task_cap=None)
+
+
+def test_a_late_settle_of_an_expired_hold_corrects_it_without_counting_twice(
+    redis_client: redis.Redis,
+) -> None:
+    store = TaskStore(redis_client)
+    store.reserve_spend(_hold(1, 3.0, ttl_s=-1), budget=None, task_cap=None)
+    store.reserve_spend(_hold(2, 0.5, task="t-2"), budget=None, task_cap=None)  # converts h1
+    store.settle_spend(_hold(1, 3.0, ttl_s=-1), 1.25)  # the slow call did end, after all
+    store.release_spend(_hold(2, 0.5, task="t-2"))
+    assert store.spent(2, "2026-12-02") == pytest.approx(1.25)
+    assert store.task_spent("t-1") == pytest.approx(1.25)
+    assert store.task_spent("t-2") == pytest.approx(0.0)
 
 
 def test_the_estimate_covers_every_input_token_and_the_whole_output_allowance() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from bot.settings import Settings, load_settings
-from bot.telemetry import setup_logging
+from bot.telemetry import Scrubber, setup_logging
 from pipeline.config import ConfigError
 from pipeline.errors import FeatureCrewError
 
@@ -104,9 +104,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
+    secrets: tuple[str, ...] = ()
+
+    def say(line: str) -> None:  # the CLI's edge: scrubbed, never a traceback
+        print(Scrubber(secrets).text(f"feature-crew: {line}"), file=sys.stderr)
+
     try:
         settings = load_settings()
-        setup_logging(secrets=settings.secrets)
+        secrets = settings.secrets
+        setup_logging(secrets=secrets)
         if args.command == "config" and not args.check:  # the one command without Redis
             return int(COMMANDS[args.command](settings, args) or 0)
         from bot.embedded_redis import redis_for
@@ -114,18 +120,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         with redis_for(settings) as settings:
             return int(COMMANDS[args.command](settings, args) or 0)
     except UsageError as err:
-        print(f"feature-crew: {err}", file=sys.stderr)
+        say(str(err))
         return 2
     except (ConfigError, CliError) as err:
-        print(f"feature-crew: {err}", file=sys.stderr)
+        say(str(err))
     except RedisError as err:
-        print(f"feature-crew: Redis unavailable: {err}", file=sys.stderr)
+        say(f"Redis unavailable: {err}")
     except FeatureCrewError as err:
-        print(f"feature-crew: {err.public}", file=sys.stderr)
+        say(err.public)
     except KeyboardInterrupt:
         return 130
-    except Exception as err:  # the CLI's edge: one line, never a traceback
-        print(f"feature-crew: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+    except Exception as err:
+        say(f"unexpected {type(err).__name__}: {err}")
     return 1
 
 

@@ -138,7 +138,11 @@ class Settings:
             env.anthropic_api_key,
             env.dashboard_token,
         )
-        return tuple(s.get_secret_value() for s in held if s is not None)
+        passwords = (urlsplit(u).password for u in (env.redis_url, env.default_redis_url))
+        return (
+            *(s.get_secret_value() for s in held if s is not None),
+            *(p for p in passwords if p),
+        )
 
 
 def _config_path(env: EnvSettings) -> Path | None:

@@ -17,6 +17,7 @@ _PATTERNS = [
     r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}",  # GitHub tokens
     r"\bgithub_pat_[A-Za-z0-9_]{20,}",
     r"(?i:x-access-token):[^@\s\"'/]+",  # credentials in a git URL
+    r"(?<=://)[^/\s:@]*:[^@\s/]+(?=@)",  # user:password in any URL (Redis, a package index)
     r"\bsk-ant-[A-Za-z0-9_-]{10,}",  # Anthropic
     r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}",  # OpenAI
     r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",  # JWTs (the App's own)

@@ -114,3 +114,16 @@ def test_a_log_record_is_one_scrubbed_line_without_frames() -> None:
     assert "\n" not in line and "hi\\nFAKE INFO line" in line
     assert "ValueError: bad [redacted] at tests/test_redaction.py:" in line
     assert TOKEN not in line and "Traceback" not in line
+
+
+def test_a_redis_password_and_any_url_credential_are_scrubbed(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "redis://:Redis-Pa55word-here@10.0.0.5:6379/0"
+    settings = settings_with(monkeypatch, {"REDIS_URL": url})
+    assert "Redis-Pa55word-here" in settings.secrets
+    scrub = Scrubber(settings.secrets)
+    said = scrub.text(f"cannot reach {url}; index https://ci:idx-t0ken@pypi.example/simple")
+    assert "Redis-Pa55word-here" not in said
+    assert "idx-t0ken" not in said
+    assert "10.0.0.5:6379" in said and "pypi.example/simple" in said

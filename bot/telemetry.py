@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import traceback
 from collections.abc import Iterable
 from typing import Any
@@ -104,12 +105,24 @@ def _raised(exc_info: Any) -> str:
     return f"{kind.__name__}: {str(error)[:300]}{at}"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is now: a CLI run in-process (tests) outlives its stream."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def setup_logging(level: int = logging.INFO, secrets: Iterable[str] = ()) -> None:
     """Every process's one handler (stderr), whose lines are scrubbed of secrets.
 
     Called again once the settings are loaded, with the secrets they hold.
     """
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(OneLineFormatter(Scrubber(secrets)))
     logging.basicConfig(level=level, handlers=[handler], force=True)
 

@@ -24,6 +24,7 @@ import pygit2
 
 from pipeline.audit_plan import AuditPlan, prepare_audit
 from pipeline.config import SelfAuditConfig
+from pipeline.setup_phase import build_env
 from pipeline.target_env import ensure_target_env
 from tests.realprojects import INFLECT, Unreachable, unpack_as_repo
 
@@ -48,7 +49,7 @@ def _timed_env(home: Path, repo: Path, sha: str, config: SelfAuditConfig) -> flo
     started = time.perf_counter()
     ensure_target_env(
         home=home, repo_id=1, repo_path=repo, base_sha=sha, config=config,
-        cache_dir=home / "cache" / "1",
+        cache_dir=home / "cache" / "1", build=build_env,
     )  # fmt: skip
     return time.perf_counter() - started
 

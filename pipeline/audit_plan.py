@@ -13,6 +13,7 @@ from pipeline.basetree import is_env_file, sweep
 from pipeline.config import SelfAuditConfig
 from pipeline.findings import Finding
 from pipeline.models import AuditReport
+from pipeline.setup_phase import build_env
 from pipeline.target_env import EnvBuild, SetupFailed, TargetEnv, ensure_target_env
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def prepare_audit(
             base_sha=base_sha,
             config=config,
             cache_dir=cache_dir,
+            build=build_env,
             sandbox_supported=sandbox_supported,
         )
     except SetupFailed as err:

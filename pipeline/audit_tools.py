@@ -10,20 +10,17 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pipeline.findings import parse_junit, parse_mypy, parse_ruff
 from pipeline.judge import Run, by_exit_code, with_findings
 from pipeline.models import ToolResult, ToolStatus
-
-if TYPE_CHECKING:
-    from pipeline.audit import Argv, AuditContext
+from pipeline.runner import AuditContext, execute
 
 PYTEST_NO_TESTS = 5
 PYTEST_USAGE_ERRORS = (3, 4)  # internal error, usage error: nothing itemised to trust
 RUFF_CONFIGS = ("ruff.toml", ".ruff.toml")
 
-AuditTool = Callable[["AuditContext"], ToolResult]
+AuditTool = Callable[[AuditContext], ToolResult]
 
 # pytest and its plugins' imports resolve in the environment before the tree joins sys.path.
 _PYTEST_BOOT = """\
@@ -36,12 +33,6 @@ sys.path[:0] = {paths!r}
 sys.argv[0] = 'pytest'
 sys.exit(pytest.console_main())
 """
-
-
-def _execute(ctx: AuditContext, name: str, argv: Argv, collect: Iterable[str] = ()) -> Run:
-    from pipeline.audit import _execute as execute  # the runner imports this module
-
-    return execute(ctx, name, argv, collect=collect)
 
 
 def _roots(ctx: AuditContext) -> list[str]:
@@ -71,7 +62,7 @@ def check_compile(ctx: AuditContext) -> ToolResult:
     files = ctx.python_files
     if not files:
         return _skipped("compile", "no changed Python files")
-    run = _execute(ctx, "compile", [ctx.python, "-P", "-m", "py_compile", *files])
+    run = execute(ctx, "compile", [ctx.python, "-P", "-m", "py_compile", *files])
     return _judged("compile", "py_compile", run, ctx)
 
 
@@ -97,7 +88,7 @@ def check_ruff(ctx: AuditContext) -> ToolResult:
         output = ["--output-format", "json", "--output-file", str(home / "ruff.json")]
         return [ctx.python, "-P", "-m", "ruff", *args, *output, "--", *files]
 
-    run = _execute(ctx, "ruff", argv, collect=("ruff.json",))
+    run = execute(ctx, "ruff", argv, collect=("ruff.json",))
     result = _judged("ruff", "ruff", run, ctx)
     raw = run.files.get("ruff.json")
     found = parse_ruff(raw.decode(errors="replace"), _roots(ctx)) if raw is not None else None
@@ -120,7 +111,7 @@ def check_mypy(ctx: AuditContext) -> ToolResult:
     if not files:
         return _skipped("mypy", "no changed Python files")
     argv = [ctx.python, "-P", "-m", "mypy", *mypy_arguments(ctx), "--", *files]
-    run = _execute(ctx, "mypy", argv, collect=("output",))
+    run = execute(ctx, "mypy", argv, collect=("output",))
     result = _judged("mypy", "mypy", run, ctx)
     found = parse_mypy(run.files.get("output", b"").decode(errors="replace"), _roots(ctx))
     if result.status is not ToolStatus.FAILED or not found or run.exit_code != 1:
@@ -147,7 +138,9 @@ def pytest_argv(ctx: AuditContext, junit: Path) -> list[str]:
 
 
 def check_pytest(ctx: AuditContext) -> ToolResult:
-    run = _execute(ctx, "pytest", lambda home: pytest_argv(ctx, home / "junit.xml"), ("junit.xml",))
+    run = execute(
+        ctx, "pytest", lambda home: pytest_argv(ctx, home / "junit.xml"), collect=("junit.xml",)
+    )
     result = by_exit_code(
         "pytest", "pytest", run, skip_codes=(PYTEST_NO_TESTS,), timeout_s=ctx.limit_s
     )
@@ -163,7 +156,7 @@ def check_bandit(ctx: AuditContext) -> ToolResult:
     files = ctx.python_files
     if not files:
         return _skipped("bandit", "no changed Python files")
-    run = _execute(ctx, "bandit", [ctx.python, "-P", "-m", "bandit", "-q", *files])
+    run = execute(ctx, "bandit", [ctx.python, "-P", "-m", "bandit", "-q", *files])
     return _judged("bandit", "bandit", run, ctx)
 
 

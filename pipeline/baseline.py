@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline import basetree
-from pipeline.audit import audit_context
 from pipeline.audit_tools import AUDIT_TOOLS, check_pytest
 from pipeline.config import SelfAuditConfig
 from pipeline.findings import Finding
 from pipeline.models import ToolStatus
+from pipeline.runner import audit_context
 from pipeline.target_env import TargetEnv
 
 TTL_S = 7 * 24 * 3600

@@ -15,11 +15,8 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pipeline.sandbox import Confinement
 
 LAUNCHER_INSIDE = "/run/feature-crew/launcher.py"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -31,6 +28,18 @@ ETC_ENTRIES = (
     "ld.so.conf.d", "alternatives", "ssl/certs", "ssl/openssl.cnf", "ca-certificates",
     "ca-certificates.conf", "pki/tls/certs", "mime.types", "os-release", "debian_version",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What a confined tool can see: nothing of the host beyond these and the system's files."""
+
+    tree: Path  # host folder shown read-write at WORKDIR
+    scratch: Path  # host folder, read-write at its own path (HOME, TMPDIR, JUnit XML...)
+    writable: tuple[Path, ...] = ()  # more host folders, read-write at their own paths
+    readable: tuple[Path, ...] = ()  # more host folders, read-only at their own paths
+    network: bool = False  # only the setup phase (package indexes); the audit and baseline never
+    hidden: tuple[Path, ...] = ()  # more host paths to keep out, beyond bwrap.default_hidden()
 
 
 @functools.cache

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from pipeline.audit import audit_feedback
+from pipeline.audit_feedback import audit_feedback
 from pipeline.config import ReviewConfig
 from pipeline.models import (
     AuditReport,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pipeline import budget
-from pipeline.audit import audit_feedback
+from pipeline.audit_feedback import audit_feedback
 from pipeline.audit_plan import AuditPlan, Unjudgeable, prepare_audit
 from pipeline.cost import OverBudget, TaskCostCapped
 from pipeline.deps import Deps, repository_config

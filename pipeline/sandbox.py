@@ -60,18 +60,6 @@ class Limits:
         return ["-" if value is None else str(value) for value in values]
 
 
-@dataclass(frozen=True)
-class Confinement:
-    """What a confined tool can see: nothing of the host beyond these and the system's files."""
-
-    tree: Path  # host folder shown read-write at WORKDIR
-    scratch: Path  # host folder, read-write at its own path (HOME, TMPDIR, JUnit XML...)
-    writable: tuple[Path, ...] = ()  # more host folders, read-write at their own paths
-    readable: tuple[Path, ...] = ()  # more host folders, read-only at their own paths
-    network: bool = False  # only the setup phase (package indexes); the audit and baseline never
-    hidden: tuple[Path, ...] = ()  # more host paths to keep out, beyond bwrap.default_hidden()
-
-
 class SandboxSetupError(Exception):
     """The confinement (or the launcher's limits) could not be set up; no tool ran."""
 
@@ -112,7 +100,7 @@ def _stderr_fd(stderr: Output) -> Iterator[int]:
         os.close(fd)
 
 
-def _inside(cwd: str | os.PathLike[str] | None, confinement: Confinement) -> Path:
+def _inside(cwd: str | os.PathLike[str] | None, confinement: bwrap.Confinement) -> Path:
     """The tool's cwd inside: WORKDIR, or a host path under the tree mapped there."""
     if cwd is None:
         return WORKDIR
@@ -127,7 +115,7 @@ def _inside(cwd: str | os.PathLike[str] | None, confinement: Confinement) -> Pat
 
 
 def _command(
-    confinement: Confinement | None, cwd: str | os.PathLike[str] | None, info_fd: int
+    confinement: bwrap.Confinement | None, cwd: str | os.PathLike[str] | None, info_fd: int
 ) -> tuple[list[str], str | os.PathLike[str] | None]:
     launcher = [sys.executable, "-I", "-S"]
     if confinement is None:
@@ -227,7 +215,7 @@ def spawn(
     argv: list[str],
     *,
     limits: Limits,
-    confinement: Confinement | None,
+    confinement: bwrap.Confinement | None,
     cwd: str | os.PathLike[str] | None = None,
     env: dict[str, str] | None = None,
     stdin: Output = None,
@@ -283,7 +271,7 @@ def _probe() -> str | None:
             proc = spawn(
                 [sys.executable, "-I", "-S", "-c", "pass"],
                 limits=Limits(),
-                confinement=Confinement(tree=Path(scratch), scratch=Path(scratch)),
+                confinement=bwrap.Confinement(tree=Path(scratch), scratch=Path(scratch)),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.audit import AuditContext, _execute, audit_context
 from pipeline.config import SelfAuditConfig
 from pipeline.judge import Run
+from pipeline.runner import AuditContext, audit_context, execute
 from pipeline.target_env import SetupFailed, pytest_requirement
 
 PIP_CONFIGS = (Path("/etc/pip.conf"), Path("/etc/xdg/pip"))
@@ -23,7 +23,7 @@ def _index_settings() -> tuple[tuple[str, str], ...]:
 
 
 def _run(ctx: AuditContext, what: str, argv: Sequence[str]) -> Run:
-    run = _execute(ctx, "setup", argv)
+    run = execute(ctx, "setup", argv)
     if run.exit_code is None:
         raise SetupFailed(f"{what} did not finish within {ctx.limit_s:g} s", run.output)
     return run

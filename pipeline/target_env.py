@@ -18,11 +18,11 @@ import shutil
 import sys
 import time
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline import basetree
 from pipeline.config import SelfAuditConfig
@@ -49,6 +49,20 @@ class TargetEnv:
     python: Path
     built_from: str  # where the project's tree was when installed editable (its workdir)
     key: str
+
+
+class Builder(Protocol):
+    def __call__(
+        self,
+        path: Path,
+        tree: Path,
+        steps: Sequence[Sequence[str]],
+        config: SelfAuditConfig,
+        *,
+        cache_dir: Path,
+        sandbox_supported: bool | None,
+    ) -> str:
+        """Create the venv at path, run steps in tree; the workdir it was installed from."""
 
 
 @dataclass(frozen=True)
@@ -146,9 +160,13 @@ def ensure_target_env(
     base_sha: str,
     config: SelfAuditConfig,
     cache_dir: Path,
+    build: Builder,
     sandbox_supported: bool | None = None,
 ) -> EnvBuild:
-    """The cached environment for these base files, built first if need be; SetupFailed if not."""
+    """The cached environment for these base files, built first if need be; SetupFailed if not.
+
+    build: what creates one (pipeline.setup_phase.build_env, through the audit's runner).
+    """
     started = time.monotonic()
     files = basetree.env_files(repo_path, base_sha)
     steps = install_steps(files, config)
@@ -163,10 +181,8 @@ def ensure_target_env(
             os.utime(path)  # recently used: kept by _prune
             return EnvBuild(found, True, round(time.monotonic() - started, 3))
         shutil.rmtree(path, ignore_errors=True)  # a build that crashed half-way
-        from pipeline.setup_phase import build_env  # it runs through the audit's runner
-
         with basetree.exported(repo_path, base_sha, home / "scratch") as tree:
-            built_from = build_env(
+            built_from = build(
                 path, tree, steps, config, cache_dir=cache_dir, sandbox_supported=sandbox_supported
             )
         marker = {"key": key, "built_from": built_from, "files": sorted(files)}

@@ -14,7 +14,9 @@ from types import FrameType
 
 import pytest
 
-from pipeline.audit import AUDIT_TOOLS, audit_feedback, run_audit, validate_tool_names
+from pipeline.audit import run_audit
+from pipeline.audit_feedback import audit_feedback
+from pipeline.audit_tools import AUDIT_TOOLS, validate_tool_names
 from pipeline.config import SelfAuditConfig
 from pipeline.errors import PermanentError
 from pipeline.models import AuditReport, AuditVerdict, ToolStatus

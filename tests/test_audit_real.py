@@ -19,6 +19,7 @@ from pipeline.config import SelfAuditConfig
 from pipeline.generate import EDIT_TOOL_NAME
 from pipeline.messages import AUDIT_CHECK, STATUS_MARKER
 from pipeline.models import AuditVerdict, TaskState, ToolStatus
+from pipeline.setup_phase import build_env
 from pipeline.target_env import EnvBuild, ensure_target_env
 from tests.doubles.models import text_turn, tool_turn
 from tests.realprojects import INFLECT, Unreachable, commit_all, unpack_as_repo
@@ -61,6 +62,7 @@ def inflect(tmp_path_factory: pytest.TempPathFactory) -> Built:
         base_sha=_head(source),
         config=SelfAuditConfig(),
         cache_dir=home / "cache" / str(REPO_ID),
+        build=build_env,
     )
     return Built(home, source, build)
 
@@ -107,6 +109,7 @@ def test_the_environment_is_built_once_and_reused_by_the_next_task(
         base_sha=_head(clone),
         config=SelfAuditConfig(),
         cache_dir=inflect.home / "cache" / str(REPO_ID),
+        build=build_env,
     )
     reuse_s = time.monotonic() - started
     with capsys.disabled():  # in the test output, passing or not

@@ -17,12 +17,12 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.audit import run_audit
+from pipeline.bwrap import Confinement
 from pipeline.config import ConfigError, SelfAuditConfig, parse_config
 from pipeline.errors import SANDBOX_REQUIRED, SandboxUnavailable
 from pipeline.models import AuditReport, ToolStatus
 from pipeline.sandbox import (
     WORKDIR,
-    Confinement,
     Limits,
     SandboxSetupError,
     sandbox_available,

@@ -97,7 +97,7 @@ def test_missing_config_file_is_an_error(clean_env: None, monkeypatch: pytest.Mo
 def test_config_names_exactly_the_audit_tools_that_exist() -> None:
     from typing import get_args
 
-    from pipeline.audit import AUDIT_TOOLS
+    from pipeline.audit_tools import AUDIT_TOOLS
     from pipeline.config import AuditToolName
 
     assert set(get_args(AuditToolName)) == set(AUDIT_TOOLS)

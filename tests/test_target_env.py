@@ -13,6 +13,7 @@ import pytest
 from pipeline.basetree import STALE_S, sweep
 from pipeline.config import OperatorConfig, SelfAuditConfig
 from pipeline.repo_config import narrow, parse_repo_config
+from pipeline.setup_phase import build_env
 from pipeline.target_env import (
     MARKER,
     EnvBuild,
@@ -90,6 +91,7 @@ def test_one_build_serves_concurrent_tasks_and_a_half_built_env_is_rebuilt(
                 base_sha=sha,
                 config=SelfAuditConfig(),
                 cache_dir=home / "cache" / "7",
+                build=build_env,
             )
         )
 

@@ -14,9 +14,9 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageFunctionToolC
 from pydantic import SecretStr
 
 from pipeline.config import Price
-from pipeline.cost import price_usage
 from pipeline.errors import FeatureCrewError, ModelError, PermanentError
 from pipeline.models import Provider, Usage
+from pipeline.pricing import price_usage
 
 MAX_RETRIES = 2
 

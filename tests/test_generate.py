@@ -12,8 +12,9 @@ from bot.settings import EnvSettings
 from pipeline.config import OperatorConfig, Price, TierConfig
 from pipeline.editor import EditorTool
 from pipeline.errors import ModelError, PermanentError
-from pipeline.generate import EDIT_TOOL_NAME, generate, price_usage
+from pipeline.generate import EDIT_TOOL_NAME, generate
 from pipeline.models import GenerationOutcome, Provider
+from pipeline.pricing import price_usage
 from tests.doubles.models import (
     AnthropicDouble,
     OpenAIDouble,

@@ -118,20 +118,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# Circles still to break (issue 9); the list may only shrink.
-KNOWN_CIRCLES = [
-    ["pipeline.audit", "pipeline.audit_tools"],
-    ["pipeline.setup_phase", "pipeline.target_env"],
-    ["pipeline.cost", "pipeline.providers"],
-    ["pipeline.bwrap", "pipeline.sandbox"],
-    ["pipeline.audit", "pipeline.audit_tools", "pipeline.setup_phase", "pipeline.target_env"],
-]
-
-
-def test_no_new_import_circles() -> None:
+def test_no_import_circles() -> None:
     for with_type_checking in (False, True):
-        circles = _cycles(_import_graph(with_type_checking=with_type_checking))
-        assert [circle for circle in circles if circle not in KNOWN_CIRCLES] == []
+        assert _cycles(_import_graph(with_type_checking=with_type_checking)) == []
 
 
 def test_the_broken_circles_stay_broken() -> None:

@@ -9,7 +9,8 @@ import redis
 
 from bot.store import TaskStore
 from pipeline.config import Price
-from pipeline.cost import Hold, OverBudget, TaskCostCapped, estimate_cost
+from pipeline.cost import Hold, OverBudget, TaskCostCapped
+from pipeline.pricing import estimate_cost
 
 
 def _hold(n: int, amount: float = 1.0, task: str = "t-1", ttl_s: int = 600) -> Hold:

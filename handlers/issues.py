@@ -7,9 +7,9 @@ from typing import Any
 
 from handlers.context import HandlerContext, Outcome, writer_client
 from handlers.tasks import cancel_task
+from pipeline.labels import highest_tier_label, label_names
 from pipeline.models import TaskSpec
 
-_TIER_LABEL = re.compile(r"^feature-crew:tier-([123])$")
 MAX_SPEC_CHARS = 20_000
 
 
@@ -19,8 +19,8 @@ def slugify(title: str, limit: int = 40) -> str:
 
 
 def tier_override(labels: list[dict[str, Any]]) -> int | None:
-    tiers = [int(m.group(1)) for lb in labels if (m := _TIER_LABEL.match(str(lb.get("name"))))]
-    return max(tiers) if tiers else None
+    found = highest_tier_label(label_names(labels))
+    return found[0] if found else None
 
 
 def task_id_for(repo_name: str, issue_number: int, delivery_id: str) -> str:

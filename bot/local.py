@@ -14,6 +14,7 @@ from bot.local_repo import client_for_task
 from bot.queue import TaskQueue
 from bot.store import TaskStore, redis_key
 from handlers.issues import MAX_SPEC_CHARS, slugify, task_id_for
+from pipeline.labels import tier_label
 from pipeline.messages import NEEDS_INFO_LABEL
 from pipeline.models import Clarification, TaskRecord, TaskSpec, TaskState
 from pipeline.status import Reporter
@@ -84,7 +85,7 @@ def local_spec(redis: Redis, path: Path, text: str, slug: str | None, tier: int 
         branch=branch,
         requested_by=getpass.getuser(),
         delivery_id=f"local-{uuid.uuid4().hex}",
-        tier_override=tier,
+        labels=() if tier is None else (tier_label(tier),),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from handlers.context import HandlerContext, Outcome, writer_client
 from handlers.tasks import cancel_task
-from pipeline.labels import highest_tier_label, label_names
+from pipeline.labels import label_names
 from pipeline.models import TaskSpec
 
 MAX_SPEC_CHARS = 20_000
@@ -16,11 +16,6 @@ MAX_SPEC_CHARS = 20_000
 def slugify(title: str, limit: int = 40) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
     return slug[:limit].rstrip("-") or "task"
-
-
-def tier_override(labels: list[dict[str, Any]]) -> int | None:
-    found = highest_tier_label(label_names(labels))
-    return found[0] if found else None
 
 
 def task_id_for(repo_name: str, issue_number: int, delivery_id: str) -> str:
@@ -47,7 +42,7 @@ def spec_from_event(event: dict[str, Any], delivery_id: str) -> TaskSpec:
         branch=f"feature-crew/issue-{number}-{slug}",
         requested_by=event["sender"]["login"],
         delivery_id=delivery_id,
-        tier_override=tier_override(issue.get("labels") or []),
+        labels=label_names(issue.get("labels") or []),
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.findings import Finding
+from pipeline.labels import highest_tier_label, tier_label
 
 
 class Frozen(BaseModel):
@@ -72,8 +73,26 @@ class TaskSpec(Frozen):
     branch: str
     requested_by: str
     delivery_id: str
-    tier_override: int | None = None
+    labels: tuple[str, ...] = ()  # the issue's label names when the task was created
     created_at: float = Field(default_factory=time.time)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_older_records(cls, data: Any) -> Any:
+        """Records stored before `labels` kept only the tier label's number, `tier_override`."""
+        if not isinstance(data, dict) or "tier_override" not in data:
+            return data
+        data = dict(data)
+        tier = data.pop("tier_override")
+        if tier is not None and not data.get("labels"):
+            data["labels"] = (tier_label(int(tier)),)
+        return data
+
+    @property
+    def tier_override(self) -> int | None:
+        """The tier the issue's tier label forces, if it carries one."""
+        found = highest_tier_label(self.labels)
+        return found[0] if found else None
 
 
 class Usage(Frozen):

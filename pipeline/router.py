@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pipeline.config import TriageConfig
-from pipeline.labels import highest_tier_label, parse_tier_label, tier_label
+from pipeline.labels import highest_tier_label, parse_tier_label
 from pipeline.models import Frozen, TaskRecord, TaskSpec
 from pipeline.patterns import FILE_MENTION, backtick_names, keyword_pattern
 
@@ -129,10 +129,9 @@ def route_task(*, title: str, body: str, labels: Sequence[str], triage: TriageCo
 
 
 def route_spec(spec: TaskSpec, triage: TriageConfig) -> Route:
-    """The route of a task's spec, its tier label (if any) included."""
-    labels = [tier_label(spec.tier_override)] if spec.tier_override else []
+    """The route of a task's spec, the issue's labels included."""
     title, _, body = spec.spec.partition("\n\n")
-    return route_task(title=title, body=body, labels=labels, triage=triage)
+    return route_task(title=title, body=body, labels=spec.labels, triage=triage)
 
 
 def planned_tier(record: TaskRecord, triage: TriageConfig) -> int:

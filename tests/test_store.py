@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import redis
 
@@ -112,3 +114,16 @@ def test_concurrent_writes_do_not_lose_each_other(redis_client: redis.Redis) -> 
     progress = store.require("hello-7-abc").progress
     assert (progress.attempts, progress.cost_usd, progress.pr_number) == (20, 20, 20)
     assert progress.status_comment_id == 20
+
+
+def test_a_record_stored_before_the_spec_kept_its_labels_still_loads(
+    redis_client: redis.Redis,
+) -> None:
+    store = TaskStore(redis_client)
+    store.create(_spec())
+    older = {**_spec().model_dump(exclude={"labels"}), "tier_override": 3}
+    redis_client.hset("fc:task:hello-7-abc", "spec", json.dumps(older))
+    spec = store.require("hello-7-abc").spec
+    assert (spec.labels, spec.tier_override) == (("feature-crew:tier-3",), 3)
+    untiered = TaskSpec.model_validate({**older, "tier_override": None})
+    assert (untiered.labels, untiered.tier_override) == ((), None)

@@ -15,7 +15,14 @@ from redis.exceptions import WatchError
 from bot.taskstats import TIERS, Increment, Tally, count_changes
 from pipeline.cost import Hold, OverBudget, TaskCostCapped
 from pipeline.errors import PermanentError, TaskCancelled, TransientError
-from pipeline.models import TaskProgress, TaskRecord, TaskSpec, TaskState, Transition
+from pipeline.models import (
+    TERMINAL_STATES,
+    TaskProgress,
+    TaskRecord,
+    TaskSpec,
+    TaskState,
+    Transition,
+)
 from pipeline.states import can_move
 
 PREFIX = "fc"
@@ -24,14 +31,17 @@ TASK_TTL_S = 90 * 24 * 3600
 STATS_TTL_S = 400 * 24 * 3600  # outlives every task record, so an outcome can be taken back
 
 # Claims the issue for this task unless another live task holds it, and creates the record.
+# A task is live unless its state is one of the terminal states, ARGV[9] on.
 # Returns {status, task_id}: 1 created, 2 already existed (a re-run), 0 another task is live.
 _CLAIM = """
 local current = redis.call('GET', KEYS[2])
 if current and current ~= ARGV[1] then
   local state = redis.call('HGET', ARGV[7] .. current, 'state')
-  if state and state ~= 'merged' and state ~= 'cancelled' and state ~= 'failed' then
-    return {0, current}
+  local live = state ~= false
+  for i = 9, #ARGV do
+    if state == ARGV[i] then live = false end
   end
+  if live then return {0, current} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {2, ARGV[1]} end
 redis.call('SET', KEYS[2], ARGV[1])
@@ -205,6 +215,7 @@ class TaskStore:
                     spec.created_at,
                     redis_key("task", ""),
                     TASK_TTL_S,
+                    *sorted(state.value for state in TERMINAL_STATES),
                 ],
             ),
         )

@@ -30,6 +30,8 @@ class TaskState(StrEnum):
 
 
 TERMINAL_STATES = frozenset({TaskState.MERGED, TaskState.CANCELLED, TaskState.FAILED})
+# The pull request is open: its reviewer is at work or it waits for a human to act on it.
+PUBLISHED_STATES = frozenset({TaskState.REVIEWING, TaskState.PR_OPEN})
 
 
 class Provider(StrEnum):

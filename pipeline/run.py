@@ -13,6 +13,8 @@ from pipeline.editor import EditorTool
 from pipeline.generate import generate
 from pipeline.messages import NEEDS_INFO_LABEL, REVIEW_CHECK, render_question
 from pipeline.models import (
+    PUBLISHED_STATES,
+    TERMINAL_STATES,
     AuditVerdict,
     GenerationOutcome,
     TaskRecord,
@@ -42,13 +44,13 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     """Generate, audit (retrying with feedback), push, open the PR, queue the review."""
     record = deps.store.require(task_id)
     progress = record.progress
-    if progress.state in (S.MERGED, S.CANCELLED, S.FAILED):
+    if progress.state in TERMINAL_STATES:
         return progress.state
     if progress.state is S.ASKING:  # a re-run after the move: make sure the question is out
         return _post_question(record, deps.reporter(deps.repo(record))).progress.state
     if progress.state is S.BUDGET_WAIT and progress.parked_review:
         return budget.resume_parked_review(record, deps.reporter(deps.repo(record)), deps)
-    if progress.state in (S.REVIEWING, S.PR_OPEN) and progress.requested_changes is None:
+    if progress.state in PUBLISHED_STATES and progress.requested_changes is None:
         if progress.head_sha:  # a re-run after the PR opened: make sure it gets reviewed
             deps.queue.enqueue_review(task_id, progress.head_sha)
         return progress.state

@@ -10,8 +10,8 @@ from pipeline.audit_plan import AuditPlan, Unjudgeable, prepare_audit
 from pipeline.cost import OverBudget, TaskCostCapped
 from pipeline.deps import Deps, repository_config
 from pipeline.editor import EditorTool
-from pipeline.generate import generate
-from pipeline.messages import NEEDS_INFO_LABEL, REVIEW_CHECK, render_question
+from pipeline.generate import ASK_PREFIX, generate
+from pipeline.messages import NEEDS_INFO_LABEL, REVIEW_CHECK, question_marker, render_question
 from pipeline.models import (
     PUBLISHED_STATES,
     TERMINAL_STATES,
@@ -262,7 +262,7 @@ def _spend_and_notes(
 
 
 def _ask(record: TaskRecord, text: str, report: Reporter, cost: float) -> TaskRecord:
-    question = text.strip()[len("[ASK]:") :].strip() or "Could you say more about what you need?"
+    question = text.strip()[len(ASK_PREFIX) :].strip() or "Could you say more about what you need?"
     record = report.move(
         record, S.ASKING, "the model asked a question", cost_usd=cost, question=question
     )
@@ -272,8 +272,8 @@ def _ask(record: TaskRecord, text: str, report: Reporter, cost: float) -> TaskRe
 def _post_question(record: TaskRecord, report: Reporter) -> TaskRecord:
     """The open question on the issue, once: found again by its marker on a re-run."""
     question, issue = record.progress.question or "", record.spec.issue_number
-    body = render_question(question, record.id, len(record.progress.clarifications))
-    marker = body.splitlines()[1]
+    number = len(record.progress.clarifications)
+    marker, body = question_marker(record.id, number), render_question(question, record.id, number)
     if find_own_comment(report.gh, issue, marker, report.bot_login) is None:
         report.gh.comment_on_issue(issue, body)
     report.gh.add_labels(issue, [NEEDS_INFO_LABEL])

@@ -10,9 +10,10 @@ from pathlib import Path
 import pygit2
 from redis import Redis
 
+from bot import keys
 from bot.local_repo import client_for_task
 from bot.queue import TaskQueue
-from bot.store import TaskStore, redis_key
+from bot.store import TaskStore
 from handlers.issues import MAX_SPEC_CHARS, slugify, task_id_for
 from pipeline.labels import tier_label
 from pipeline.messages import NEEDS_INFO_LABEL
@@ -51,10 +52,10 @@ def repo_id_for(root: Path) -> int:
 
 def _thread_number(redis: Redis, repo_id: int, slug: str) -> int:
     # One number per branch: the issue claim then keeps two live tasks off one branch.
-    key = redis_key("local", repo_id, "threads")
+    key = keys.local_threads(repo_id)
     found = redis.hget(key, slug)
     if found is None:
-        redis.hsetnx(key, slug, int(redis.incr(redis_key("local", repo_id, "seq"))))
+        redis.hsetnx(key, slug, int(redis.incr(keys.local_seq(repo_id))))
         found = redis.hget(key, slug)
     return int(found or 0)
 

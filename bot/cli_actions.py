@@ -59,9 +59,7 @@ def enqueue_spec(
     task = spec_from_event(event, f"cli-{uuid.uuid4().hex}")
     if slug:
         clean = slugify(slug)
-        task = task.model_copy(
-            update={"slug": clean, "branch": f"feature-crew/issue-{issue['number']}-{clean}"}
-        )
+        task = task.model_copy(update={"branch": f"feature-crew/issue-{issue['number']}-{clean}"})
     store, queue = TaskStore(app.redis), TaskQueue(app.redis, settings.config.worker)
     store.create(task, note="enqueued from the CLI")
     queue.enqueue_task(task.id)

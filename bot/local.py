@@ -82,10 +82,8 @@ def local_spec(redis: Redis, path: Path, text: str, slug: str | None, tier: int 
         issue_number=number,
         issue_title=title,
         spec=text[:MAX_SPEC_CHARS],
-        slug=clean,
         branch=branch,
         requested_by=getpass.getuser(),
-        delivery_id=f"local-{uuid.uuid4().hex}",
         labels=() if tier is None else (tier_label(tier),),
     )
 

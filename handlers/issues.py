@@ -38,10 +38,8 @@ def spec_from_event(event: dict[str, Any], delivery_id: str) -> TaskSpec:
         issue_number=number,
         issue_title=issue["title"],
         spec=f"{issue['title']}\n\n{body}"[:MAX_SPEC_CHARS],
-        slug=slug,
         branch=f"feature-crew/issue-{number}-{slug}",
         requested_by=event["sender"]["login"],
-        delivery_id=delivery_id,
         labels=label_names(issue.get("labels") or []),
     )
 

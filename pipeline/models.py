@@ -59,6 +59,10 @@ class GenerationOutcome(StrEnum):
     STEP_CAP = "step_cap"  # stopped at the step cap
 
 
+# Written by older versions, read by nothing now: dropped when an older record loads.
+_RETIRED_SPEC_FIELDS = frozenset({"tier_override", "slug", "delivery_id"})
+
+
 class TaskSpec(Frozen):
     """What a task is about; fixed once created."""
 
@@ -71,21 +75,20 @@ class TaskSpec(Frozen):
     issue_number: int
     issue_title: str
     spec: str
-    slug: str
     branch: str
     requested_by: str
-    delivery_id: str
     labels: tuple[str, ...] = ()  # the issue's label names when the task was created
     created_at: float = Field(default_factory=time.time)
 
     @model_validator(mode="before")
     @classmethod
     def _read_older_records(cls, data: Any) -> Any:
-        """Records stored before `labels` kept only the tier label's number, `tier_override`."""
-        if not isinstance(data, dict) or "tier_override" not in data:
+        """Older records load: fields nothing read are dropped, and `tier_override` (the tier
+        label's number, kept before the spec kept the labels) becomes that label."""
+        if not isinstance(data, dict) or not _RETIRED_SPEC_FIELDS.intersection(data):
             return data
-        data = dict(data)
-        tier = data.pop("tier_override")
+        tier = data.get("tier_override")
+        data = {k: v for k, v in data.items() if k not in _RETIRED_SPEC_FIELDS}
         if tier is not None and not data.get("labels"):
             data["labels"] = (tier_label(int(tier)),)
         return data

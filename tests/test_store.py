@@ -116,12 +116,13 @@ def test_concurrent_writes_do_not_lose_each_other(redis_client: redis.Redis) -> 
     assert progress.status_comment_id == 20
 
 
-def test_a_record_stored_before_the_spec_kept_its_labels_still_loads(
+def test_a_spec_stored_by_an_older_version_still_loads(
     redis_client: redis.Redis,
 ) -> None:
     store = TaskStore(redis_client)
     store.create(_spec())
-    older = {**_spec().model_dump(exclude={"labels"}), "tier_override": 3}
+    older = {**_spec().model_dump(exclude={"labels"}), "tier_override": 3, "slug": "add-greet"}
+    older["delivery_id"] = "d"
     redis_client.hset("fc:task:hello-7-abc", "spec", json.dumps(older))
     spec = store.require("hello-7-abc").spec
     assert (spec.labels, spec.tier_override) == (("feature-crew:tier-3",), 3)

@@ -9,7 +9,7 @@ import redis
 
 from bot.store import TaskStore
 from pipeline.errors import PermanentError, TransientError
-from pipeline.models import TaskSpec, TaskState
+from pipeline.models import TERMINAL_STATES, TaskSpec, TaskState
 
 
 def _spec(task_id: str = "hello-7-abc", issue: int = 7) -> TaskSpec:
@@ -45,6 +45,14 @@ def test_a_finished_task_frees_the_issue(redis_client: redis.Redis) -> None:
     store.transition("hello-7-abc", TaskState.FAILED, "boom", error="boom")
     assert store.create(_spec("hello-7-def")).created
     assert store.active_task_for_issue(99, 7) == "hello-7-def"
+
+
+@pytest.mark.parametrize("state", list(TaskState))
+def test_only_a_terminal_state_frees_the_issue(redis_client: redis.Redis, state: TaskState) -> None:
+    store = TaskStore(redis_client)
+    store.create(_spec())
+    redis_client.hset("fc:task:hello-7-abc", "state", state.value)  # what the claim script reads
+    assert store.create(_spec("hello-7-def")).created is (state in TERMINAL_STATES)
 
 
 def test_transitions_are_recorded_with_timestamps_in_order(redis_client: redis.Redis) -> None:

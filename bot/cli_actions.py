@@ -14,6 +14,7 @@ from bot.settings import Settings
 from bot.store import TaskStore
 from handlers.issues import slugify, spec_from_event
 from pipeline.errors import PermanentGitHubError
+from pipeline.labels import tier_label
 
 CLI_SENDER = "feature-crew-cli"
 
@@ -46,7 +47,7 @@ def enqueue_spec(
     gh = app.for_repo(installation, repository["full_name"], int(repository["id"]))
     labels = [settings.config.github.trigger_label]
     if tier is not None:
-        labels.append(f"feature-crew:tier-{tier}")
+        labels.append(tier_label(tier))
     title = spec.strip().splitlines()[0][:100]
     issue = gh.open_issue(title=title, body=spec, labels=labels)
     event: dict[str, Any] = {
@@ -58,9 +59,7 @@ def enqueue_spec(
     task = spec_from_event(event, f"cli-{uuid.uuid4().hex}")
     if slug:
         clean = slugify(slug)
-        task = task.model_copy(
-            update={"slug": clean, "branch": f"feature-crew/issue-{issue['number']}-{clean}"}
-        )
+        task = task.model_copy(update={"branch": f"feature-crew/issue-{issue['number']}-{clean}"})
     store, queue = TaskStore(app.redis), TaskQueue(app.redis, settings.config.worker)
     store.create(task, note="enqueued from the CLI")
     queue.enqueue_task(task.id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.models import TaskState
+
 
 def task_view(task: dict[str, Any]) -> str:
     spec, p = task["spec"], task["progress"]
@@ -14,7 +16,7 @@ def task_view(task: dict[str, Any]) -> str:
     ]
     if p.get("error"):
         lines.append(f"  error: {p['error']}")
-    if p.get("notice") and p["state"] == "queued":
+    if p.get("notice") and p["state"] == TaskState.QUEUED:
         lines.append(f"  waiting: {p['notice']}")
     if p.get("question"):
         lines.append(f"  question: {p['question']}")

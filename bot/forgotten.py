@@ -14,12 +14,11 @@ from collections.abc import Iterable
 
 from redis import Redis
 
-from bot.store import redis_key
+from bot.keys import FORGOTTEN_REPOS
 from pipeline import branches
 from pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
-FORGOTTEN = redis_key("forgotten-repos")  # hash: repository id -> time of the uninstall
 _KEEP_S = 30 * 24 * 3600  # a worker offline longer than this keeps its stale mirrors
 
 
@@ -27,7 +26,7 @@ def record_forgotten(redis: Redis, repo_ids: Iterable[int], now: float | None = 
     at = time.time() if now is None else now
     mapping = {str(int(r)): str(at) for r in repo_ids}
     if mapping:
-        redis.hset(FORGOTTEN, mapping=mapping)  # type: ignore[arg-type]
+        redis.hset(FORGOTTEN_REPOS, mapping=mapping)  # type: ignore[arg-type]
 
 
 def _last_touched(ws: Workspace, repo_id: int) -> float:
@@ -40,14 +39,14 @@ def sweep_forgotten(redis: Redis, ws: Workspace, now: float | None = None) -> li
     """Remove this machine's mirrors of repositories the App lost; the ids removed."""
     now = time.time() if now is None else now
     removed, stale = [], []
-    for raw_id, raw_at in redis.hgetall(FORGOTTEN).items():
+    for raw_id, raw_at in redis.hgetall(FORGOTTEN_REPOS).items():
         repo_id, at = int(raw_id), float(raw_at)
         if at < now - _KEEP_S:
             stale.append(raw_id)
         elif 0 < _last_touched(ws, repo_id) <= at and branches.remove_mirror(ws, repo_id):
             removed.append(repo_id)
     if stale:
-        redis.hdel(FORGOTTEN, *stale)
+        redis.hdel(FORGOTTEN_REPOS, *stale)
     if removed:
         log.info("mirrors of uninstalled repositories removed: %s", removed)
     return removed

@@ -14,10 +14,10 @@ from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RequestFailed
 from redis import Redis
 
+from bot import keys
 from bot.github_repo import RepoClient
 from bot.sealed import TokenSeal
 from bot.settings import Settings
-from bot.store import redis_key
 from pipeline.errors import PermanentGitHubError, TransientGitHubError
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class GitHubApp:
 
     def identity(self) -> dict[str, Any]:
         """The App's slug and bot login, cached for an hour."""
-        key = redis_key("app", self.app_id)
+        key = keys.app(self.app_id)
         raw = self.redis.get(key)
         if raw is not None:
             return dict(json.loads(raw))
@@ -164,7 +164,7 @@ class GitHubApp:
         Redis rather than process memory: RQ forks a horse per job, so a memory cache would
         mint a token for every job.
         """
-        key = redis_key("token", installation_id, repo_name)
+        key = keys.token(installation_id, repo_name)
         cached = self.redis.get(key)
         if isinstance(cached, bytes) and (token := self._seal.open(key, cached)) is not None:
             return token
@@ -190,7 +190,7 @@ class GitHubApp:
         return dict(self.call(self.app_client, "POST", path, json=body).json())
 
     def forget_token(self, installation_id: int, repo_name: str) -> None:
-        self.redis.delete(redis_key("token", installation_id, repo_name))
+        self.redis.delete(keys.token(installation_id, repo_name))
 
     def installation_for(self, full_name: str) -> int:
         data = self.call(self.app_client, "GET", f"/repos/{full_name}/installation").json()

@@ -10,10 +10,12 @@ from pathlib import Path
 import pygit2
 from redis import Redis
 
+from bot import keys
 from bot.local_repo import client_for_task
 from bot.queue import TaskQueue
-from bot.store import TaskStore, redis_key
+from bot.store import TaskStore
 from handlers.issues import MAX_SPEC_CHARS, slugify, task_id_for
+from pipeline.labels import tier_label
 from pipeline.messages import NEEDS_INFO_LABEL
 from pipeline.models import Clarification, TaskRecord, TaskSpec, TaskState
 from pipeline.status import Reporter
@@ -50,10 +52,10 @@ def repo_id_for(root: Path) -> int:
 
 def _thread_number(redis: Redis, repo_id: int, slug: str) -> int:
     # One number per branch: the issue claim then keeps two live tasks off one branch.
-    key = redis_key("local", repo_id, "threads")
+    key = keys.local_threads(repo_id)
     found = redis.hget(key, slug)
     if found is None:
-        redis.hsetnx(key, slug, int(redis.incr(redis_key("local", repo_id, "seq"))))
+        redis.hsetnx(key, slug, int(redis.incr(keys.local_seq(repo_id))))
         found = redis.hget(key, slug)
     return int(found or 0)
 
@@ -80,11 +82,9 @@ def local_spec(redis: Redis, path: Path, text: str, slug: str | None, tier: int 
         issue_number=number,
         issue_title=title,
         spec=text[:MAX_SPEC_CHARS],
-        slug=clean,
         branch=branch,
         requested_by=getpass.getuser(),
-        delivery_id=f"local-{uuid.uuid4().hex}",
-        tier_override=tier,
+        labels=() if tier is None else (tier_label(tier),),
     )
 
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
+from bot import keys
 from bot.github_repo import RepoClient
-from bot.store import TASK_TTL_S, redis_key
+from bot.store import TASK_TTL_S
 from pipeline.errors import PermanentError, PermanentGitHubError
 from pipeline.models import TaskRecord, TaskSpec
 
@@ -45,7 +46,7 @@ class LocalRepo(RepoClient):
         self.number = spec.issue_number
 
     def _key(self, kind: str) -> str:
-        return redis_key("task", self.task_id, "local", kind)
+        return keys.task_local(self.task_id, kind)
 
     def _put(self, kind: str, field: str, value: dict[str, Any]) -> dict[str, Any]:
         pipe = self.redis.pipeline(transaction=True)
@@ -60,7 +61,7 @@ class LocalRepo(RepoClient):
         return sorted(items, key=lambda item: int(item.get("id") or 0))
 
     def _new_id(self) -> int:
-        return int(self.redis.incr(redis_key("local", "ids")))
+        return int(self.redis.incr(keys.LOCAL_IDS))
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         raise PermanentError(f"local task: no GitHub for {method} {path}", public="no GitHub here")
@@ -164,10 +165,10 @@ def _text(value: bytes | str) -> str:
 
 def recorded(redis: Redis, task_id: str) -> dict[str, Any]:
     """What a local task would have posted on GitHub, by kind."""
-    labels = redis.smembers(redis_key("task", task_id, "local", "labels"))
+    labels = redis.smembers(keys.task_local(task_id, "labels"))
     found: dict[str, Any] = {"labels": sorted(_text(m) for m in labels)}
     for kind in ("comments", "pulls", "checks", "reviews"):
-        raw = redis.hgetall(redis_key("task", task_id, "local", kind))
+        raw = redis.hgetall(keys.task_local(task_id, kind))
         items = [json.loads(v) for v in raw.values()]
         found[kind] = sorted(items, key=lambda item: int(item.get("id") or 0))
     return found

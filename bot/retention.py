@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from bot.store import TaskStore
 from pipeline import branches
-from pipeline.models import TERMINAL_STATES, TaskState
+from pipeline.models import PUBLISHED_STATES, TERMINAL_STATES, TaskState
 from pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
 DAY_S = 86400
 # A human can still act on these (review, merge, answer): they stay while their PR is open.
-WAITING = frozenset({TaskState.REVIEWING, TaskState.PR_OPEN, TaskState.ASKING})
+WAITING = PUBLISHED_STATES | {TaskState.ASKING}
 
 
 @dataclass(frozen=True)

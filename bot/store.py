@@ -1,4 +1,4 @@
-"""Task records and delivery dedupe in Redis: the one place that knows the key layout."""
+"""Task records in Redis: claims, the state machine on every write, leases, spend and blobs."""
 
 from __future__ import annotations
 
@@ -12,26 +12,38 @@ from typing import Any, cast
 from redis import Redis
 from redis.exceptions import WatchError
 
+from bot import keys
 from bot.taskstats import TIERS, Increment, Tally, count_changes
 from pipeline.cost import Hold, OverBudget, TaskCostCapped
 from pipeline.errors import PermanentError, TaskCancelled, TransientError
-from pipeline.models import TaskProgress, TaskRecord, TaskSpec, TaskState, Transition
+from pipeline.models import (
+    TERMINAL_STATES,
+    TaskProgress,
+    TaskRecord,
+    TaskSpec,
+    TaskState,
+    Transition,
+)
 from pipeline.states import can_move
 
-PREFIX = "fc"
+# The delivery records (bot/deliveries.py) still build their keys through this name.
+redis_key = keys.redis_key
 DELIVERY_TTL_S = 3 * 24 * 3600 + 3600  # GitHub redelivers up to 3 days back
 TASK_TTL_S = 90 * 24 * 3600
 STATS_TTL_S = 400 * 24 * 3600  # outlives every task record, so an outcome can be taken back
 
 # Claims the issue for this task unless another live task holds it, and creates the record.
+# A task is live unless its state is one of the terminal states, ARGV[9] on.
 # Returns {status, task_id}: 1 created, 2 already existed (a re-run), 0 another task is live.
 _CLAIM = """
 local current = redis.call('GET', KEYS[2])
 if current and current ~= ARGV[1] then
   local state = redis.call('HGET', ARGV[7] .. current, 'state')
-  if state and state ~= 'merged' and state ~= 'cancelled' and state ~= 'failed' then
-    return {0, current}
+  local live = state ~= false
+  for i = 9, #ARGV do
+    if state == ARGV[i] then live = false end
   end
+  if live then return {0, current} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {2, ARGV[1]} end
 redis.call('SET', KEYS[2], ARGV[1])
@@ -171,21 +183,13 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def redis_key(*parts: object) -> str:
-    return ":".join((PREFIX, *(str(p) for p in parts)))
-
-
-def stats_key(tier: str, day: str) -> str:
-    return redis_key("stats", tier, day)
-
-
 def _tally(raw: object) -> Tally:
     return Tally.model_validate_json(raw) if isinstance(raw, bytes | str) else Tally()
 
 
 def _add_counts(pipe: Any, increments: list[Increment]) -> None:
     for tier, day, name, amount in increments:
-        key = stats_key(tier, day)
+        key = keys.stats(tier, day)
         if isinstance(amount, int):
             pipe.hincrby(key, name, amount)
         else:
@@ -212,10 +216,10 @@ class TaskStore:
             "list[Any]",
             self._claim(
                 keys=[
-                    redis_key("task", spec.id),
-                    redis_key("issue", spec.repo_id, spec.issue_number),
-                    redis_key("tasks"),
-                    redis_key("task", spec.id, "events"),
+                    keys.task(spec.id),
+                    keys.issue(spec.repo_id, spec.issue_number),
+                    keys.TASKS,
+                    keys.task_events(spec.id),
                 ],
                 args=[
                     spec.id,
@@ -224,8 +228,9 @@ class TaskStore:
                     event.model_dump_json(),
                     TaskState.QUEUED.value,
                     spec.created_at,
-                    redis_key("task", ""),
+                    keys.TASK_PREFIX,
                     TASK_TTL_S,
+                    *sorted(state.value for state in TERMINAL_STATES),
                 ],
             ),
         )
@@ -240,8 +245,8 @@ class TaskStore:
         """Records in one round trip, in order; None where a task is gone."""
         pipe = self.redis.pipeline(transaction=False)
         for task_id in task_ids:
-            pipe.hmget(redis_key("task", task_id), "spec", "progress")
-            pipe.lrange(redis_key("task", task_id, "events"), 0, -1)
+            pipe.hmget(keys.task(task_id), "spec", "progress")
+            pipe.lrange(keys.task_events(task_id), 0, -1)
         replies = pipe.execute()
         return [_record(*replies[i : i + 2]) for i in range(0, len(replies), 2)]
 
@@ -281,7 +286,7 @@ class TaskStore:
         expect: frozenset[TaskState] | None,
     ) -> TaskRecord:
         # Optimistic locking: handlers and jobs of one task may write at the same moment.
-        key = redis_key("task", task_id)
+        key = keys.task(task_id)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -304,7 +309,7 @@ class TaskStore:
                         },
                     )
                     if event is not None:
-                        pipe.rpush(redis_key("task", task_id, "events"), event.model_dump_json())
+                        pipe.rpush(keys.task_events(task_id), event.model_dump_json())
                     _add_counts(pipe, increments)  # in the same transaction as the state
                     pipe.execute()
                 except WatchError:
@@ -317,7 +322,7 @@ class TaskStore:
         pipe = self.redis.pipeline(transaction=False)
         pairs = [(tier, day) for tier in TIERS for day in days]
         for tier, day in pairs:
-            pipe.hgetall(stats_key(tier, day))
+            pipe.hgetall(keys.stats(tier, day))
         return {
             pair: {_text(k): float(v) for k, v in raw.items()}
             for pair, raw in zip(pairs, pipe.execute(), strict=True)
@@ -327,7 +332,7 @@ class TaskStore:
     @contextmanager
     def lease(self, task_id: str, owner: str, ttl_s: int) -> Iterator[None]:
         """One job works on a task at a time; a busy task is a transient error (retry later)."""
-        key = redis_key("lease", task_id)
+        key = keys.lease(task_id)
         holder = self._lease(keys=[key], args=[owner, ttl_s])
         if holder:
             raise TransientError(f"task {task_id} is busy with job {_text(holder)}")
@@ -344,36 +349,36 @@ class TaskStore:
         return record
 
     def link_pull(self, repo_id: int, pr_number: int, task_id: str) -> None:
-        self.redis.set(redis_key("pull", repo_id, pr_number), task_id, ex=TASK_TTL_S)
+        self.redis.set(keys.pull(repo_id, pr_number), task_id, ex=TASK_TTL_S)
 
     def task_for_pull(self, repo_id: int, pr_number: int) -> str | None:
-        value = self.redis.get(redis_key("pull", repo_id, pr_number))
+        value = self.redis.get(keys.pull(repo_id, pr_number))
         return _text(value) if value is not None else None
 
     def active_task_for_issue(self, repo_id: int, issue_number: int) -> str | None:
-        value = self.redis.get(redis_key("issue", repo_id, issue_number))
+        value = self.redis.get(keys.issue(repo_id, issue_number))
         return value.decode() if isinstance(value, bytes) else None
 
     def recent(self, limit: int = 20) -> list[TaskRecord]:
-        ids = self.redis.zrevrange(redis_key("tasks"), 0, max(limit - 1, 0))
+        ids = self.redis.zrevrange(keys.TASKS, 0, max(limit - 1, 0))
         return [r for r in self.get_many([_text(i) for i in ids]) if r is not None]
 
     def iter_all(self, since: float = 0.0, batch: int = 200) -> Iterator[TaskRecord]:
-        ids = [_text(i) for i in self.redis.zrangebyscore(redis_key("tasks"), since, "+inf")]
+        ids = [_text(i) for i in self.redis.zrangebyscore(keys.TASKS, since, "+inf")]
         for start in range(0, len(ids), batch):
             yield from (r for r in self.get_many(ids[start : start + batch]) if r is not None)
 
     def spent(self, tier: int, day: str | None = None) -> float:
-        value = self.redis.get(redis_key("spend", tier, day or utc_day()))
+        value = self.redis.get(keys.spend(tier, day or utc_day()))
         return float(value) if value is not None else 0.0
 
     def held(self, tier: int) -> float:
         """Today's spend of a tier plus what calls hold (an expired hold is spend-to-be)."""
-        holds = self.redis.hvals(redis_key("reserved", tier, utc_day()))
+        holds = self.redis.hvals(keys.reserved(tier, utc_day()))
         return self.spent(tier) + sum(float(_text(h).split("|")[0]) for h in holds)
 
     def task_spent(self, task_id: str) -> float:
-        value = self.redis.get(redis_key("task", task_id, "spent"))
+        value = self.redis.get(keys.task_spent(task_id))
         return float(value) if value is not None else 0.0
 
     def reserve_spend(self, hold: Hold, *, budget: float | None, task_cap: float | None) -> None:
@@ -382,9 +387,9 @@ class TaskStore:
             "list[Any]",
             self._reserve(
                 keys=[
-                    redis_key("spend", hold.tier, hold.day),
-                    redis_key("reserved", hold.tier, hold.day),
-                    redis_key("task", hold.task_id, "spent"),
+                    keys.spend(hold.tier, hold.day),
+                    keys.reserved(hold.tier, hold.day),
+                    keys.task_spent(hold.task_id),
                 ],
                 args=[
                     hold.id,
@@ -395,7 +400,7 @@ class TaskStore:
                     -1 if budget is None else repr(budget),
                     -1 if task_cap is None else repr(task_cap),
                     SPEND_TTL_S,
-                    redis_key("task", ""),
+                    keys.TASK_PREFIX,
                     ":spent",
                     TASK_TTL_S,
                 ],
@@ -417,31 +422,31 @@ class TaskStore:
     def _end_hold(self, hold: Hold, actual: float) -> None:
         self._settle(
             keys=[
-                redis_key("reserved", hold.tier, hold.day),
-                redis_key("spend", hold.tier, hold.day),
-                redis_key("task", hold.task_id, "spent"),
+                keys.reserved(hold.tier, hold.day),
+                keys.spend(hold.tier, hold.day),
+                keys.task_spent(hold.task_id),
             ],
             args=[hold.id, repr(actual), repr(hold.amount), SPEND_TTL_S, TASK_TTL_S],
         )
 
     def save_blob(self, task_id: str, name: str, value: str) -> None:
-        self.redis.set(redis_key("task", task_id, name), value.encode(), ex=TASK_TTL_S)
+        self.redis.set(keys.task_blob(task_id, name), value.encode(), ex=TASK_TTL_S)
 
     def load_blob(self, task_id: str, name: str) -> str | None:
-        value = self.redis.get(redis_key("task", task_id, name))
+        value = self.redis.get(keys.task_blob(task_id, name))
         return value.decode() if isinstance(value, bytes) else None
 
     def cache_get(self, *parts: object) -> Any:
-        raw = self.redis.get(redis_key("cache", *parts))
+        raw = self.redis.get(keys.cache(*parts))
         return json.loads(raw) if raw is not None else None
 
     def cache_set(self, value: Any, ttl_s: int, *parts: object) -> None:
         if ttl_s > 0:
-            self.redis.set(redis_key("cache", *parts), json.dumps(value), ex=ttl_s)
+            self.redis.set(keys.cache(*parts), json.dumps(value), ex=ttl_s)
 
     def tasks_created_before(self, cutoff: float, limit: int = 500) -> list[str]:
         """The oldest task ids in the index, created before `cutoff`."""
-        ids = self.redis.zrangebyscore(redis_key("tasks"), "-inf", cutoff, start=0, num=limit)
+        ids = self.redis.zrangebyscore(keys.TASKS, "-inf", cutoff, start=0, num=limit)
         return [_text(i) for i in ids]
 
     def forget_tasks(self, task_ids: list[str]) -> int:
@@ -453,20 +458,20 @@ class TaskStore:
             if record is not None:
                 spec, pr = record.spec, record.progress.pr_number
                 self._drop_pointer(
-                    keys=[redis_key("issue", spec.repo_id, spec.issue_number)], args=[task_id]
+                    keys=[keys.issue(spec.repo_id, spec.issue_number)], args=[task_id]
                 )
                 if pr is not None:
-                    self._drop_pointer(keys=[redis_key("pull", spec.repo_id, pr)], args=[task_id])
+                    self._drop_pointer(keys=[keys.pull(spec.repo_id, pr)], args=[task_id])
         wanted = set(task_ids)
         doomed = [
             key
-            for key in self.redis.scan_iter(match=redis_key("task", "*"), count=1000)
-            if _text(key).split(":")[2] in wanted
+            for key in self.redis.scan_iter(match=keys.TASK_KEYS, count=1000)
+            if keys.task_id_of(_text(key)) in wanted
         ]
-        doomed += [redis_key("lease", task_id) for task_id in task_ids]
+        doomed += [keys.lease(task_id) for task_id in task_ids]
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(doomed), 500):
             pipe.delete(*doomed[start : start + 500])
-        pipe.zrem(redis_key("tasks"), *task_ids)
+        pipe.zrem(keys.TASKS, *task_ids)
         pipe.execute()
         return len(task_ids)

@@ -7,20 +7,15 @@ from typing import Any
 
 from handlers.context import HandlerContext, Outcome, writer_client
 from handlers.tasks import cancel_task
+from pipeline.labels import label_names
 from pipeline.models import TaskSpec
 
-_TIER_LABEL = re.compile(r"^feature-crew:tier-([123])$")
 MAX_SPEC_CHARS = 20_000
 
 
 def slugify(title: str, limit: int = 40) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
     return slug[:limit].rstrip("-") or "task"
-
-
-def tier_override(labels: list[dict[str, Any]]) -> int | None:
-    tiers = [int(m.group(1)) for lb in labels if (m := _TIER_LABEL.match(str(lb.get("name"))))]
-    return max(tiers) if tiers else None
 
 
 def task_id_for(repo_name: str, issue_number: int, delivery_id: str) -> str:
@@ -43,11 +38,9 @@ def spec_from_event(event: dict[str, Any], delivery_id: str) -> TaskSpec:
         issue_number=number,
         issue_title=issue["title"],
         spec=f"{issue['title']}\n\n{body}"[:MAX_SPEC_CHARS],
-        slug=slug,
         branch=f"feature-crew/issue-{number}-{slug}",
         requested_by=event["sender"]["login"],
-        delivery_id=delivery_id,
-        tier_override=tier_override(issue.get("labels") or []),
+        labels=label_names(issue.get("labels") or []),
     )
 
 

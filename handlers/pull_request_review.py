@@ -10,14 +10,13 @@ from handlers.replies import reply_once
 from handlers.tasks import request_changes
 from pipeline.errors import GitHubError
 from pipeline.messages import render_approval_noted
-from pipeline.models import TERMINAL_STATES, TaskRecord, TaskState
+from pipeline.models import PUBLISHED_STATES, TERMINAL_STATES, TaskRecord
 from pipeline.prompts import human_feedback
 
 if TYPE_CHECKING:
     from bot.github_repo import RepoClient
 
 log = logging.getLogger(__name__)
-_PUBLISHED = frozenset({TaskState.REVIEWING, TaskState.PR_OPEN})
 
 
 def act_on_human_review(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
@@ -54,7 +53,7 @@ def _merge_on_approval(
                    "(`merge_on_approval` is off): merge it yourself.", ctx)  # fmt: skip
         return Outcome.ignore("merge_on_approval is off")
     progress = record.progress
-    if progress.state in _PUBLISHED and progress.requested_changes is None:
+    if progress.state in PUBLISHED_STATES and progress.requested_changes is None:
         ctx.queue.enqueue_merge(record.id, sha)
         return Outcome("queued", f"merge of {record.id} at {sha[:8]}", record.id)
     if progress.state in TERMINAL_STATES:
@@ -64,7 +63,7 @@ def _merge_on_approval(
         return Outcome.ignore(f"task {record.id} is {progress.state}")
     # An attempt is running: its end applies the approval, or says the head it named is gone.
     record = ctx.store.update(record.id, pending_approval=sha)
-    if record.progress.state in _PUBLISHED and record.progress.requested_changes is None:
+    if record.progress.state in PUBLISHED_STATES and record.progress.requested_changes is None:
         # The attempt ended while we looked.
         ctx.store.update(record.id, pending_approval=None)
         ctx.queue.enqueue_merge(record.id, sha)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.context import HandlerContext, Outcome
-from pipeline.models import TaskState
+from pipeline.models import PUBLISHED_STATES
 from pipeline.uptodate import DEBOUNCE_S, request_update
-
-_OPEN = frozenset({TaskState.REVIEWING, TaskState.PR_OPEN})
 
 
 def pushed_to_default_branch(event: dict[str, Any]) -> bool:
@@ -34,7 +32,7 @@ def update_pulls_on_base_push(event: dict[str, Any], ctx: HandlerContext) -> Out
             continue
         task_id = ctx.store.task_for_pull(gh.repo_id, int(pull["number"]))
         record = ctx.store.get(task_id) if task_id else None
-        if record is None or record.progress.state not in _OPEN:
+        if record is None or record.progress.state not in PUBLISHED_STATES:
             continue
         request_update(ctx.store, ctx.queue, record.id, ctx.delivery_id, DEBOUNCE_S)
         queued.append(record.id)

@@ -6,10 +6,8 @@ from typing import Any
 
 from handlers.context import HandlerContext, Outcome
 from pipeline.messages import NEEDS_INFO_LABEL, render_stopped
-from pipeline.models import TERMINAL_STATES, Clarification, TaskRecord, TaskState
+from pipeline.models import PUBLISHED_STATES, TERMINAL_STATES, Clarification, TaskRecord, TaskState
 from pipeline.status import Reporter
-
-_PUBLISHED = frozenset({TaskState.REVIEWING, TaskState.PR_OPEN})
 
 
 def task_for_thread(event: dict[str, Any], ctx: HandlerContext) -> TaskRecord | None:
@@ -40,7 +38,7 @@ def cancel_record(
         return Outcome.ignore(f"task {record.id} is already cancelled")
     if record is None or record.progress.state in TERMINAL_STATES:
         return Outcome.ignore("no live task to cancel")
-    if only_before_pr and record.progress.state in _PUBLISHED:
+    if only_before_pr and record.progress.state in PUBLISHED_STATES:
         return Outcome.ignore(f"task {record.id} already has its pull request")
     record = ctx.store.transition(record.id, TaskState.CANCELLED, reason)
     refresh_status(record, event, ctx)
@@ -64,12 +62,12 @@ def request_changes(
     if state in TERMINAL_STATES or state is TaskState.ASKING:
         return Outcome.ignore(f"task {record.id} is {state}")
     limit = ctx.settings.config.github.max_attempts
-    if state in _PUBLISHED and record.progress.attempts >= limit:
+    if state in PUBLISHED_STATES and record.progress.attempts >= limit:
         return _stop_for_attempts(record, limit, event, ctx)
     pending = record.progress.requested_changes
     combined = feedback if pending is None else f"{pending}\n\n{feedback}"
     record = ctx.store.update(record.id, requested_changes=combined, continue_branch=True)
-    if state not in _PUBLISHED:
+    if state not in PUBLISHED_STATES:
         return Outcome("noted", f"feedback kept for after the running attempt of {record.id}")
     ctx.queue.enqueue_next_attempt(record.id, record.progress.attempts)
     return Outcome("queued", f"attempt {record.progress.attempts + 1} of {record.id}", record.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -38,12 +38,20 @@ def _tier3() -> TierConfig:
 DEFAULT_CHECKS: tuple[ReviewCheckName, ...] = get_args(ReviewCheckName)
 
 
+class TierLimits(NamedTuple):
+    """What one tier's change may touch before the reviewer's size checks fail it."""
+
+    files: int
+    lines: int
+
+
 class ReviewConfig(Section):
     enabled: bool = True
     provider: Provider = Provider.ANTHROPIC
     model: str = "claude-haiku-5-5"
     base_url: str | None = None
     checks: tuple[ReviewCheckName, ...] = DEFAULT_CHECKS
+    # The contract's TOML keys, one per tier and limit; the checks read them by `limits(tier)`.
     max_files_per_tier1: int = Field(default=3, ge=1)
     max_files_per_tier2: int = Field(default=10, ge=1)
     max_files_per_tier3: int = Field(default=30, ge=1)
@@ -53,6 +61,15 @@ class ReviewConfig(Section):
     protected_paths: tuple[str, ...] = ALWAYS_PROTECTED
     max_tokens: int = Field(default=2048, ge=256)
     timeout_s: float = Field(default=120.0, gt=0)
+
+    def limits(self, tier: int) -> TierLimits:
+        """A tier's limits; a tier outside 1..3 gets the nearest one's."""
+        by_tier = {
+            1: TierLimits(files=self.max_files_per_tier1, lines=self.max_lines_per_tier1),
+            2: TierLimits(files=self.max_files_per_tier2, lines=self.max_lines_per_tier2),
+            3: TierLimits(files=self.max_files_per_tier3, lines=self.max_lines_per_tier3),
+        }
+        return by_tier[min(max(tier, 1), 3)]
 
 
 AuditToolName = Literal["compile", "ruff", "mypy", "pytest", "bandit"]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.errors import PermanentGitHubError
 from pipeline.messages import render_merge_refused
-from pipeline.models import TaskState
+from pipeline.models import PUBLISHED_STATES, TaskState
 from pipeline.uptodate import update_before_merge
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ S = TaskState
 def merge_approved(task_id: str, approved_sha: str, deps: Deps) -> TaskState:
     record = deps.store.require(task_id)
     progress = record.progress
-    if progress.state not in (S.REVIEWING, S.PR_OPEN) or progress.pr_number is None:
+    if progress.state not in PUBLISHED_STATES or progress.pr_number is None:
         log.info("merge of %s skipped: task is %s", task_id, progress.state)
         return progress.state
     gh = deps.repo(record)

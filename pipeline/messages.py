@@ -199,10 +199,15 @@ def render_unjudged_audit(reason: str, detail: str) -> tuple[str, str]:
     return "Could not audit", summary
 
 
+def question_marker(task_id: str, number: int) -> str:
+    """Tells a task's `number`th question (0 for its first) from its earlier ones."""
+    return f"<!-- feature-crew:ask {task_id}:{number} -->"
+
+
 def render_question(question: str, task_id: str, number: int) -> str:
     """The question, with a second marker that tells this question from earlier ones."""
     return (
-        f"{ASK_MARKER}\n<!-- feature-crew:ask {task_id}:{number} -->\n"
+        f"{ASK_MARKER}\n{question_marker(task_id, number)}\n"
         f"**Feature Crew has a question before it starts:**\n\n{question}\n\n"
         "_Answer in a comment here: the issue's author or a maintainer with write access._\n"
     )

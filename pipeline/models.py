@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.findings import Finding
+from pipeline.labels import highest_tier_label, tier_label
 
 
 class Frozen(BaseModel):
@@ -29,6 +30,8 @@ class TaskState(StrEnum):
 
 
 TERMINAL_STATES = frozenset({TaskState.MERGED, TaskState.CANCELLED, TaskState.FAILED})
+# The pull request is open: its reviewer is at work or it waits for a human to act on it.
+PUBLISHED_STATES = frozenset({TaskState.REVIEWING, TaskState.PR_OPEN})
 
 
 class Provider(StrEnum):
@@ -56,6 +59,10 @@ class GenerationOutcome(StrEnum):
     STEP_CAP = "step_cap"  # stopped at the step cap
 
 
+# Written by older versions, read by nothing now: dropped when an older record loads.
+_RETIRED_SPEC_FIELDS = frozenset({"tier_override", "slug", "delivery_id"})
+
+
 class TaskSpec(Frozen):
     """What a task is about; fixed once created."""
 
@@ -68,12 +75,29 @@ class TaskSpec(Frozen):
     issue_number: int
     issue_title: str
     spec: str
-    slug: str
     branch: str
     requested_by: str
-    delivery_id: str
-    tier_override: int | None = None
+    labels: tuple[str, ...] = ()  # the issue's label names when the task was created
     created_at: float = Field(default_factory=time.time)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_older_records(cls, data: Any) -> Any:
+        """Older records load: fields nothing read are dropped, and `tier_override` (the tier
+        label's number, kept before the spec kept the labels) becomes that label."""
+        if not isinstance(data, dict) or not _RETIRED_SPEC_FIELDS.intersection(data):
+            return data
+        tier = data.get("tier_override")
+        data = {k: v for k, v in data.items() if k not in _RETIRED_SPEC_FIELDS}
+        if tier is not None and not data.get("labels"):
+            data["labels"] = (tier_label(int(tier)),)
+        return data
+
+    @property
+    def tier_override(self) -> int | None:
+        """The tier the issue's tier label forces, if it carries one."""
+        found = highest_tier_label(self.labels)
+        return found[0] if found else None
 
 
 class Usage(Frozen):

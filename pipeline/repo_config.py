@@ -79,13 +79,9 @@ def narrow(config: OperatorConfig, repo: RepoConfig) -> OperatorConfig:
     narrowed_review = review.model_copy(
         update={
             "protected_paths": review.protected_paths + extra,
-            **{
-                f"max_files_per_tier{n}": _smaller(
-                    getattr(review, f"max_files_per_tier{n}"),
-                    getattr(rr, f"max_files_per_tier{n}"),
-                )
-                for n in (1, 2, 3)
-            },
+            "max_files_per_tier1": _smaller(review.max_files_per_tier1, rr.max_files_per_tier1),
+            "max_files_per_tier2": _smaller(review.max_files_per_tier2, rr.max_files_per_tier2),
+            "max_files_per_tier3": _smaller(review.max_files_per_tier3, rr.max_files_per_tier3),
         }
     )
     return config.model_copy(update={"self_audit": narrowed_audit, "review": narrowed_review})

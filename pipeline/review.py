@@ -69,12 +69,6 @@ def added_lines(patch: str) -> Iterator[AddedLine]:
             lineno += 1
 
 
-def _limit(config: ReviewConfig, kind: str, tier: int) -> int:
-    value = getattr(config, f"max_{kind}_per_tier{min(max(tier, 1), 3)}")
-    assert isinstance(value, int)
-    return value
-
-
 def _summarise(findings: list[str]) -> str:
     more = len(findings) - MAX_FINDINGS
     text = "; ".join(findings[:MAX_FINDINGS])
@@ -90,13 +84,13 @@ def check_audit_verdict(inp: ReviewInput, config: ReviewConfig) -> CheckResult:
 
 
 def check_diff_size(inp: ReviewInput, config: ReviewConfig) -> CheckResult:
-    lines, limit = inp.diff.lines_changed, _limit(config, "lines", inp.tier)
+    lines, limit = inp.diff.lines_changed, config.limits(inp.tier).lines
     detail = f"{lines} lines changed; tier {inp.tier} allows {limit}"
     return CheckResult(name="diff_size", passed=lines <= limit, detail=detail)
 
 
 def check_file_count(inp: ReviewInput, config: ReviewConfig) -> CheckResult:
-    count, limit = len(inp.diff.files), _limit(config, "files", inp.tier)
+    count, limit = len(inp.diff.files), config.limits(inp.tier).files
     detail = f"{count} file{'' if count == 1 else 's'} changed; tier {inp.tier} allows {limit}"
     return CheckResult(name="file_count", passed=count <= limit, detail=detail)
 

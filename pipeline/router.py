@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pipeline.config import TriageConfig
+from pipeline.labels import highest_tier_label, parse_tier_label
 from pipeline.models import Frozen, TaskRecord, TaskSpec
 from pipeline.patterns import FILE_MENTION, backtick_names, keyword_pattern
 
@@ -34,7 +35,6 @@ SCOPE_WORDS: tuple[tuple[str, int], ...] = (
 )
 
 _REQUIREMENT = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.MULTILINE)
-_TIER_LABEL = re.compile(r"^feature-crew:tier-([123])$", re.IGNORECASE)
 
 
 class Size(StrEnum):
@@ -112,22 +112,14 @@ def tier_for(size: Size, risk: Risk) -> tuple[int, str]:
     return 2, f"tier 2: size {size}, {risk} risk"
 
 
-def label_tier(labels: Sequence[str]) -> tuple[int, str] | None:
-    """The highest `feature-crew:tier-N` label, when the issue carries one."""
-    found = sorted(
-        (int(m.group(1)), label) for label in labels if (m := _TIER_LABEL.match(label.strip()))
-    )
-    return found[-1] if found else None
-
-
 def route_task(*, title: str, body: str, labels: Sequence[str], triage: TriageConfig) -> Route:
     lines, how = estimate_lines(title, body)
     size = size_for(lines, triage)
     # Labels count too: a "security" label says as much as the word in the text.
-    other_labels = [label for label in labels if not _TIER_LABEL.match(label.strip())]
+    other_labels = [label for label in labels if parse_tier_label(label) is None]
     risk, risk_reason = assess_risk("\n".join([title, body, *other_labels]), triage)
     tier, tier_reason = tier_for(size, risk)
-    override = label_tier(labels)
+    override = highest_tier_label(labels)
     if override is not None:
         forced, label = override
         tier_reason = f"tier {forced}: label {label} overrides the router ({tier_reason})"
@@ -137,10 +129,9 @@ def route_task(*, title: str, body: str, labels: Sequence[str], triage: TriageCo
 
 
 def route_spec(spec: TaskSpec, triage: TriageConfig) -> Route:
-    """The route of a task's spec, its tier label (if any) included."""
-    labels = [f"feature-crew:tier-{spec.tier_override}"] if spec.tier_override else []
+    """The route of a task's spec, the issue's labels included."""
     title, _, body = spec.spec.partition("\n\n")
-    return route_task(title=title, body=body, labels=labels, triage=triage)
+    return route_task(title=title, body=body, labels=spec.labels, triage=triage)
 
 
 def planned_tier(record: TaskRecord, triage: TriageConfig) -> int:

@@ -10,9 +10,11 @@ from pipeline.audit_plan import AuditPlan, Unjudgeable, prepare_audit
 from pipeline.cost import OverBudget, TaskCostCapped
 from pipeline.deps import Deps, repository_config
 from pipeline.editor import EditorTool
-from pipeline.generate import generate
-from pipeline.messages import NEEDS_INFO_LABEL, REVIEW_CHECK, render_question
+from pipeline.generate import ASK_PREFIX, generate
+from pipeline.messages import NEEDS_INFO_LABEL, REVIEW_CHECK, question_marker, render_question
 from pipeline.models import (
+    PUBLISHED_STATES,
+    TERMINAL_STATES,
     AuditVerdict,
     GenerationOutcome,
     TaskRecord,
@@ -42,13 +44,13 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
     """Generate, audit (retrying with feedback), push, open the PR, queue the review."""
     record = deps.store.require(task_id)
     progress = record.progress
-    if progress.state in (S.MERGED, S.CANCELLED, S.FAILED):
+    if progress.state in TERMINAL_STATES:
         return progress.state
     if progress.state is S.ASKING:  # a re-run after the move: make sure the question is out
         return _post_question(record, deps.reporter(deps.repo(record))).progress.state
     if progress.state is S.BUDGET_WAIT and progress.parked_review:
         return budget.resume_parked_review(record, deps.reporter(deps.repo(record)), deps)
-    if progress.state in (S.REVIEWING, S.PR_OPEN) and progress.requested_changes is None:
+    if progress.state in PUBLISHED_STATES and progress.requested_changes is None:
         if progress.head_sha:  # a re-run after the PR opened: make sure it gets reviewed
             deps.queue.enqueue_review(task_id, progress.head_sha)
         return progress.state
@@ -260,7 +262,7 @@ def _spend_and_notes(
 
 
 def _ask(record: TaskRecord, text: str, report: Reporter, cost: float) -> TaskRecord:
-    question = text.strip()[len("[ASK]:") :].strip() or "Could you say more about what you need?"
+    question = text.strip()[len(ASK_PREFIX) :].strip() or "Could you say more about what you need?"
     record = report.move(
         record, S.ASKING, "the model asked a question", cost_usd=cost, question=question
     )
@@ -270,8 +272,8 @@ def _ask(record: TaskRecord, text: str, report: Reporter, cost: float) -> TaskRe
 def _post_question(record: TaskRecord, report: Reporter) -> TaskRecord:
     """The open question on the issue, once: found again by its marker on a re-run."""
     question, issue = record.progress.question or "", record.spec.issue_number
-    body = render_question(question, record.id, len(record.progress.clarifications))
-    marker = body.splitlines()[1]
+    number = len(record.progress.clarifications)
+    marker, body = question_marker(record.id, number), render_question(question, record.id, number)
     if find_own_comment(report.gh, issue, marker, report.bot_login) is None:
         report.gh.comment_on_issue(issue, body)
     report.gh.add_labels(issue, [NEEDS_INFO_LABEL])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.generate import EDIT_TOOL_NAME
+import guardrails
+from pipeline.generate import ASK_PREFIX, EDIT_TOOL_NAME
 from pipeline.messages import ASK_MARKER, STATUS_MARKER
 from pipeline.models import TaskState
 from tests.doubles.git_http import read_file_at
@@ -138,3 +139,7 @@ def test_a_pull_request_closed_unmerged_cancels_the_task(world: World) -> None:
     world.github.close_issue(REPO, pr, sender="alice")
     world.work()
     assert _task(world).progress.state is TaskState.CANCELLED
+
+
+def test_the_ask_guardrail_teaches_the_prefix_the_stage_looks_for() -> None:
+    assert f"`{ASK_PREFIX}`" in guardrails.load("ask")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
-from pipeline.config import ReviewConfig
+from pipeline.config import ReviewConfig, TierLimits, parse_config
 from pipeline.models import (
     AuditReport,
     AuditVerdict,
@@ -107,6 +109,15 @@ def test_diff_size_follows_the_tier_limit() -> None:
     assert not check("diff_size", make_input(removed=10, tier=1), config).passed
     assert check("diff_size", big, config).passed
     assert "12 lines changed; tier 2 allows 50" in check("diff_size", big, config).detail
+
+
+def test_the_tier_limits_are_read_by_tier_from_the_contracts_keys() -> None:
+    toml = "[review]\nmax_files_per_tier1 = 2\nmax_lines_per_tier3 = 9\n"
+    config = parse_config(tomllib.loads(toml)).review
+    assert config.limits(1) == TierLimits(files=2, lines=100)
+    assert config.limits(2) == TierLimits(files=10, lines=600)
+    assert config.limits(3) == TierLimits(files=30, lines=9)
+    assert (config.limits(0), config.limits(4)) == (config.limits(1), config.limits(3))
 
 
 def test_file_count_follows_the_tier_limit() -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+from handlers.issues import spec_from_event
 from pipeline.config import TriageConfig
-from pipeline.router import Route, Size, estimate_lines, route_task, size_for
+from pipeline.router import Route, Size, estimate_lines, route_spec, route_task, size_for
 
 TRIAGE = TriageConfig()
 
@@ -77,6 +82,32 @@ def test_low_risk_small_change_is_tier_1_and_normal_risk_small_is_tier_2() -> No
 
 def test_risk_labels_count() -> None:
     assert route("Tidy up", labels=("security",)).risk == "high"
+
+
+def _labelled_issue(*labels: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(
+        (Path(__file__).parent / "payloads/issues/labeled.payload.json").read_text()
+    )
+    issue = {**event["issue"], "title": "Add a `greet()` helper", "body": ""}
+    labelled = {**issue, "labels": [{"name": name} for name in labels]}
+    return {**event, "installation": {"id": 1}, "issue": labelled}
+
+
+def test_an_issue_labelled_security_is_routed_as_high_risk() -> None:
+    """The issue's labels reach the router through its task's spec, not only a tier label."""
+    plain = route_spec(spec_from_event(_labelled_issue("feature-crew"), "d-1"), TRIAGE)
+    assert (plain.risk, plain.tier) == ("normal", 1)
+    spec = spec_from_event(_labelled_issue("feature-crew", "security"), "d-2")
+    risky = route_spec(spec, TRIAGE)
+    assert (risky.risk, risky.tier) == ("high", 3)
+    assert "'security'" in risky.reasons[1]
+    assert spec.labels == ("feature-crew", "security")
+
+
+def test_a_tier_label_on_the_issue_reaches_the_route_whatever_its_case() -> None:
+    spec = spec_from_event(_labelled_issue("feature-crew", "Feature-Crew:Tier-2"), "d-3")
+    assert spec.tier_override == 2
+    assert route_spec(spec, TRIAGE).tier == 2
 
 
 def test_tier_labels_override_the_router_and_say_so() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import redis
 
 from bot.store import TaskStore
 from pipeline.errors import PermanentError, TransientError
-from pipeline.models import TaskSpec, TaskState
+from pipeline.models import TERMINAL_STATES, TaskSpec, TaskState
 
 
 def _spec(task_id: str = "hello-7-abc", issue: int = 7) -> TaskSpec:
@@ -43,6 +45,14 @@ def test_a_finished_task_frees_the_issue(redis_client: redis.Redis) -> None:
     store.transition("hello-7-abc", TaskState.FAILED, "boom", error="boom")
     assert store.create(_spec("hello-7-def")).created
     assert store.active_task_for_issue(99, 7) == "hello-7-def"
+
+
+@pytest.mark.parametrize("state", list(TaskState))
+def test_only_a_terminal_state_frees_the_issue(redis_client: redis.Redis, state: TaskState) -> None:
+    store = TaskStore(redis_client)
+    store.create(_spec())
+    redis_client.hset("fc:task:hello-7-abc", "state", state.value)  # what the claim script reads
+    assert store.create(_spec("hello-7-def")).created is (state in TERMINAL_STATES)
 
 
 def test_transitions_are_recorded_with_timestamps_in_order(redis_client: redis.Redis) -> None:
@@ -112,3 +122,17 @@ def test_concurrent_writes_do_not_lose_each_other(redis_client: redis.Redis) -> 
     progress = store.require("hello-7-abc").progress
     assert (progress.attempts, progress.cost_usd, progress.pr_number) == (20, 20, 20)
     assert progress.status_comment_id == 20
+
+
+def test_a_spec_stored_by_an_older_version_still_loads(
+    redis_client: redis.Redis,
+) -> None:
+    store = TaskStore(redis_client)
+    store.create(_spec())
+    older = {**_spec().model_dump(exclude={"labels"}), "tier_override": 3, "slug": "add-greet"}
+    older["delivery_id"] = "d"
+    redis_client.hset("fc:task:hello-7-abc", "spec", json.dumps(older))
+    spec = store.require("hello-7-abc").spec
+    assert (spec.labels, spec.tier_override) == (("feature-crew:tier-3",), 3)
+    untiered = TaskSpec.model_validate({**older, "tier_override": None})
+    assert (untiered.labels, untiered.tier_override) == ((), None)

@@ -6,13 +6,10 @@ import time
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from pipeline.findings import Finding
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from pipeline.frozen import Frozen
 
 
 class TaskState(StrEnum):

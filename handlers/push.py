@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.context import HandlerContext, Outcome
+from handlers.context import Action, HandlerContext, Outcome
 from pipeline.models import TaskState
 from pipeline.uptodate import DEBOUNCE_S, request_update
 
@@ -40,4 +40,4 @@ def update_pulls_on_base_push(event: dict[str, Any], ctx: HandlerContext) -> Out
         queued.append(record.id)
     if not queued:
         return Outcome.ignore(f"no open Feature Crew pull request on {base}")
-    return Outcome("queued", f"update of {', '.join(queued)} onto {str(event['after'])[:8]}")
+    return Outcome(Action.QUEUED, f"update of {', '.join(queued)} onto {str(event['after'])[:8]}")

@@ -27,7 +27,7 @@ def update_pulls_on_base_push(event: dict[str, Any], ctx: HandlerContext) -> Out
         return Outcome.ignore("delivery has no installation")
     gh = ctx.repo(event)
     base = str(event["repository"]["default_branch"])
-    bot = ctx.github.identity()["bot_login"]
+    bot = ctx.github.identity().bot_login
     queued = []
     for pull in gh.open_pulls(base=base):
         if (pull.get("user") or {}).get("login") != bot:

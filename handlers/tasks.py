@@ -53,7 +53,7 @@ def cancel_record(
 def refresh_status(record: TaskRecord, gh: RepoClient, ctx: HandlerContext) -> None:
     """The issue's status comment, rendered again from the record, through `gh`."""
     attempts = ctx.settings.config.github.max_attempts
-    Reporter(ctx.store, gh, ctx.github.identity()["bot_login"], attempts).refresh(record)
+    Reporter(ctx.store, gh, ctx.github.identity().bot_login, attempts).refresh(record)
 
 
 def request_changes(

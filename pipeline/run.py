@@ -291,8 +291,8 @@ def _push(
     deps.store.ensure_live(spec.id)  # a cancel that came during generation: push nothing
     worktree.commit_all(
         f"{spec.issue_title}\n\nCloses #{spec.issue_number}. Task {spec.id}.",
-        ident["bot_login"],
-        f"{ident['id']}+{ident['bot_login']}@users.noreply.github.com",
+        ident.bot_login,
+        ident.commit_email,
         config.review.protected_paths,
         paths=edited,
     )

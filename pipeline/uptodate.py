@@ -101,8 +101,7 @@ def _resuming(record: TaskRecord, request_id: str, deps: Deps) -> bool | None:
 
 def _bot_identity(gh: RepoClient) -> tuple[str, str]:
     ident = gh.identity()
-    login = ident["bot_login"]
-    return login, f"{ident['id']}+{login}@users.noreply.github.com"
+    return ident.bot_login, ident.commit_email
 
 
 def _leave_human_commits(record: TaskRecord, pos: branches.Position, report: Reporter) -> TaskState:
@@ -242,7 +241,7 @@ def update_before_merge(record: TaskRecord, approved_sha: str, gh: RepoClient, d
         ref = repo.references[f"refs/remotes/origin/{record.spec.default_branch}"]
         base_sha = str(ref.peel(pygit2.Commit).id)
     pr, key = int(record.progress.pr_number or 0), f"merge-{approved_sha[:12]}"
-    login = gh.identity()["bot_login"]
+    login = gh.identity().bot_login
     if find_own_comment(gh, pr, base_moved_marker(key), login) is None:
         gh.comment_on_issue(pr, render_update_before_merge(key, approved_sha, base_sha))
     request_update(deps.store, deps.queue, record.id, key, 0)

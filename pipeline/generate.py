@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pipeline.config import Price, TierConfig
-from pipeline.cost import Meter, price_usage
+from pipeline.cost import Meter
 from pipeline.editor import EditorTool
 from pipeline.models import GenerationOutcome, GenerationResult, Usage
 from pipeline.providers import (
@@ -18,7 +18,7 @@ from pipeline.providers import (
     open_chat,
 )
 
-__all__ = ["EDIT_TOOL", "EDIT_TOOL_NAME", "generate", "price_usage"]
+__all__ = ["EDIT_TOOL", "EDIT_TOOL_NAME", "generate"]
 
 EDIT_TOOL_NAME = "str_replace_based_edit_tool"
 ASK_PREFIX = "[ASK]:"

@@ -10,9 +10,10 @@ import pytest
 
 from bot.settings import EnvSettings
 from pipeline.config import OperatorConfig, Price, TierConfig
+from pipeline.cost import price_usage
 from pipeline.editor import EditorTool
 from pipeline.errors import ModelError, PermanentError
-from pipeline.generate import EDIT_TOOL_NAME, generate, price_usage
+from pipeline.generate import EDIT_TOOL_NAME, generate
 from pipeline.models import GenerationOutcome, Provider
 from tests.doubles.models import (
     AnthropicDouble,

@@ -176,7 +176,7 @@ class Follower:
         self.err.write(f"{reason}\n")
         gh = client_for_task(None, self.redis)(record)
         max_attempts = self.settings.config.github.max_attempts
-        return Reporter(store, gh, gh.identity()["bot_login"], max_attempts).refresh(record)
+        return Reporter(store, gh, gh.identity().bot_login, max_attempts).refresh(record)
 
     def _answer_for(self, question: str) -> str | None:
         self.err.write(f"The model asks: {question}\n")

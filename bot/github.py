@@ -19,6 +19,7 @@ from bot.github_repo import RepoClient
 from bot.sealed import TokenSeal
 from bot.settings import Settings
 from pipeline.errors import PermanentGitHubError, TransientGitHubError
+from pipeline.identity import AppIdentity
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +148,15 @@ class GitHubApp:
             time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> AppIdentity:
         """The App's slug and bot login, cached for an hour."""
         key = keys.app(self.app_id)
         raw = self.redis.get(key)
-        if raw is not None:
-            return dict(json.loads(raw))
+        if isinstance(raw, bytes | str):
+            return AppIdentity.model_validate_json(raw)
         app = self.call(self.app_client, "GET", "/app").json()
-        ident = {"id": app["id"], "slug": app["slug"], "bot_login": f"{app['slug']}[bot]"}
-        self.redis.set(key, json.dumps(ident), ex=3600)
+        ident = AppIdentity.of_app(int(app["id"]), str(app["slug"]))
+        self.redis.set(key, ident.model_dump_json(), ex=3600)
         return ident
 
     def installation_token(self, installation_id: int, repo_name: str) -> str:

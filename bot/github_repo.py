@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.errors import PermanentGitHubError
+from pipeline.identity import AppIdentity
 
 if TYPE_CHECKING:
     from githubkit import GitHub
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 class InstallationApp(Protocol):
     """What a repository's client needs of the App (bot.github.GitHubApp is the one)."""
 
-    def identity(self) -> dict[str, Any]: ...
+    def identity(self) -> AppIdentity: ...
     def installation_token(self, installation_id: int, repo_name: str) -> str: ...
     def forget_token(self, installation_id: int, repo_name: str) -> None: ...
     def token_client(self, token: str) -> GitHub[Any]: ...
@@ -33,7 +34,7 @@ class RepoClient:
         self.repo_id = repo_id
         self._client: GitHub[Any] | None = None
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> AppIdentity:
         """The App's id, slug and bot login: who our comments, reviews and commits are by."""
         return self.app.identity()
 

@@ -122,4 +122,4 @@ def answer_question(
     queue.enqueue_task(record.id, attempt_key=f"answer-{len(record.progress.clarifications)}")
     gh = client_for_task(None, store.redis)(record)
     gh.remove_label(record.spec.issue_number, NEEDS_INFO_LABEL)
-    return Reporter(store, gh, gh.identity()["bot_login"], max_attempts).refresh(record)
+    return Reporter(store, gh, gh.identity().bot_login, max_attempts).refresh(record)

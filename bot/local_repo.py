@@ -18,13 +18,14 @@ from bot import keys
 from bot.github_repo import RepoClient
 from bot.store import TASK_TTL_S
 from pipeline.errors import PermanentError, PermanentGitHubError
+from pipeline.identity import AppIdentity
 from pipeline.models import TaskRecord, TaskSpec
 
 if TYPE_CHECKING:
     from bot.github import GitHubApp
 
 LOCAL_LOGIN = "feature-crew[local]"
-LOCAL_IDENTITY = {"id": 0, "slug": "feature-crew", "bot_login": LOCAL_LOGIN}
+LOCAL_IDENTITY = AppIdentity(id=0, slug="feature-crew", bot_login=LOCAL_LOGIN)
 
 
 def is_local(spec: TaskSpec) -> bool:
@@ -72,8 +73,8 @@ class LocalRepo(RepoClient):
     def token(self) -> str:
         return ""  # a local path needs no credentials
 
-    def identity(self) -> dict[str, Any]:
-        return dict(LOCAL_IDENTITY)
+    def identity(self) -> AppIdentity:
+        return LOCAL_IDENTITY
 
     def repository(self) -> dict[str, Any]:
         return {"full_name": self.full_name, "id": self.repo_id, "clone_url": self.clone_url}

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from pydantic import BaseModel, ConfigDict
 
+from pipeline.frozen import Frozen
 from pipeline.models import ReviewAction, TaskProgress, TaskState
 
 TIERS = ("1", "2", "3", "unrouted")
@@ -19,10 +19,8 @@ QUANTILES = (0.5, 0.9, 0.99)
 DAY_S = 86400
 
 
-class Tally(BaseModel):
+class Tally(Frozen):
     """What a task has already added to the counters: kept in its record, so re-runs add nothing."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     cost_usd: float = 0.0
     attempts: int = 0

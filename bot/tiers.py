@@ -83,7 +83,7 @@ def notice_unserved_tiers(settings: Settings, redis: Redis, now: float | None = 
 def _say(settings: Settings, redis: Redis, record: TaskRecord) -> None:
     try:
         gh = client_for_task(GitHubApp.from_settings(settings, redis), redis)(record)
-        login = gh.identity()["bot_login"]
+        login = gh.identity().bot_login
         Reporter(TaskStore(redis), gh, login, settings.config.github.max_attempts).refresh(record)
     except Exception:  # best effort: forget the notice so the next pass posts it again
         log.exception("could not post the unserved-tier notice of %s", record.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,17 +17,30 @@ if TYPE_CHECKING:
 WRITER_ROLES = frozenset({"admin", "maintain", "write"})
 
 
+class Action(StrEnum):
+    """What a handler did with an event."""
+
+    QUEUED = "queued"
+    IGNORED = "ignored"
+    NOTED = "noted"
+    REFRESHED = "refreshed"
+    RESUMED = "resumed"
+    STOPPED = "stopped"
+    CANCELLED = "cancelled"
+    MERGED = "merged"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A handler's decision, logged by the job; `ignored` carries the reason."""
 
-    action: str  # "queued", "ignored", "noted"
+    action: Action
     reason: str
     task_id: str | None = None
 
     @classmethod
     def ignore(cls, reason: str) -> Outcome:
-        return cls("ignored", reason)
+        return cls(Action.IGNORED, reason)
 
 
 @dataclass(frozen=True)

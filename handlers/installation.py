@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from handlers.context import HandlerContext, Outcome
+from handlers.context import Action, HandlerContext, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +14,7 @@ def note_installation(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     installation = event.get("installation") or {}
     account = (installation.get("account") or {}).get("login", "?")
     log.info("installation %s %s for %s", installation.get("id"), event.get("action"), account)
-    return Outcome("noted", f"installation {event.get('action')} for {account}")
+    return Outcome(Action.NOTED, f"installation {event.get('action')} for {account}")
 
 
 def forget_installation(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
@@ -24,4 +24,4 @@ def forget_installation(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     if not repo_ids:
         return Outcome.ignore("installation deleted; no repositories listed")
     ctx.queue.enqueue_forget_repositories(repo_ids, ctx.delivery_id)
-    return Outcome("queued", f"mirrors of {len(repo_ids)} repositories to remove")
+    return Outcome(Action.QUEUED, f"mirrors of {len(repo_ids)} repositories to remove")

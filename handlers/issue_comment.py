@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers.context import HandlerContext, Outcome, writer_client
+from handlers.context import Action, HandlerContext, Outcome, writer_client
 from handlers.replies import reply_once
 from handlers.tasks import (
     cancel_record,
@@ -38,7 +38,7 @@ def _run_command(name: str, rest: str, event: dict[str, Any], ctx: HandlerContex
         return gh  # a reader's command: data, and no reply to engage with
     record = task_for_thread(event, ctx)
     outcome = obey_command(name, rest, record, event, ctx, "/crew " + name)
-    if outcome.action == "ignored":
+    if outcome.action is Action.IGNORED:
         number = int(event["issue"]["number"])
         reply_once(gh, number, f"Feature Crew cannot act on `/crew {name}`: {outcome.reason}.", ctx)
     return outcome
@@ -62,8 +62,8 @@ def obey_command(
     if record is None:
         return Outcome.ignore("there is no Feature Crew task on this thread")
     if name == "status":
-        refresh_status(record, event, ctx)
-        return Outcome("refreshed", f"status of {record.id} refreshed", task_id=record.id)
+        refresh_status(record, ctx.repo(event), ctx)
+        return Outcome(Action.REFRESHED, f"status of {record.id} refreshed", task_id=record.id)
     return request_changes(record, human_feedback(login, rest, []), event, ctx)
 
 

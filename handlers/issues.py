@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers.context import HandlerContext, Outcome, writer_client
+from handlers.context import Action, HandlerContext, Outcome, writer_client
 from handlers.tasks import cancel_task
 from pipeline.labels import label_names
 from pipeline.models import TaskSpec
@@ -60,7 +60,7 @@ def queue_task_for_label(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
         return Outcome.ignore(f"issue already has a live task {claim.task_id}")
     gh.react_to_issue(spec.issue_number, "eyes")
     ctx.queue.enqueue_task(spec.id)
-    return Outcome("queued", f"task {spec.id} queued", task_id=spec.id)
+    return Outcome(Action.QUEUED, f"task {spec.id} queued", task_id=spec.id)
 
 
 def cancel_task_on_unlabel(event: dict[str, Any], ctx: HandlerContext) -> Outcome:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.context import HandlerContext, Outcome
+from handlers.context import Action, HandlerContext, Outcome
 from handlers.tasks import refresh_status
 from pipeline.models import TERMINAL_STATES, TaskState
 
@@ -21,6 +21,5 @@ def record_pull_closed(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     else:
         state, note = TaskState.CANCELLED, f"pull request closed by @{sender} without merging"
     record = ctx.store.transition(record.id, state, note)
-    event = {**event, "issue": {"number": record.spec.issue_number}}
-    refresh_status(record, event, ctx)
-    return Outcome(state.value, note, record.id)
+    refresh_status(record, ctx.repo(event), ctx)
+    return Outcome(Action(state.value), note, record.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from handlers.context import HandlerContext, Outcome, writer_client
+from handlers.context import Action, HandlerContext, Outcome, writer_client
 from handlers.replies import reply_once
 from handlers.tasks import request_changes
 from pipeline.errors import GitHubError
@@ -37,7 +37,7 @@ def act_on_human_review(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     feedback, unread = _review_feedback(event, gh, number)
     outcome = request_changes(record, feedback, event, ctx)
     notes = [unread] if unread else []
-    if outcome.action == "ignored":
+    if outcome.action is Action.IGNORED:
         notes.append(f"Feature Crew cannot start a new attempt for this review: {outcome.reason}.")
     if notes:
         reply_once(gh, number, "\n\n".join(notes), ctx)
@@ -55,7 +55,7 @@ def _merge_on_approval(
     progress = record.progress
     if progress.state in PUBLISHED_STATES and progress.requested_changes is None:
         ctx.queue.enqueue_merge(record.id, sha)
-        return Outcome("queued", f"merge of {record.id} at {sha[:8]}", record.id)
+        return Outcome(Action.QUEUED, f"merge of {record.id} at {sha[:8]}", record.id)
     if progress.state in TERMINAL_STATES:
         why = progress.error or "nothing left to do"
         text = f"Feature Crew will not merge this: its task is {progress.state.value} ({why})."
@@ -67,9 +67,11 @@ def _merge_on_approval(
         # The attempt ended while we looked.
         ctx.store.update(record.id, pending_approval=None)
         ctx.queue.enqueue_merge(record.id, sha)
-        return Outcome("queued", f"merge of {record.id} at {sha[:8]}", record.id)
+        return Outcome(Action.QUEUED, f"merge of {record.id} at {sha[:8]}", record.id)
     reply_once(gh, number, render_approval_noted(sha), ctx)
-    return Outcome("noted", f"approval of {sha[:8]} kept until the running attempt ends", record.id)
+    return Outcome(
+        Action.NOTED, f"approval of {sha[:8]} kept until the running attempt ends", record.id
+    )
 
 
 def _review_feedback(event: dict[str, Any], gh: RepoClient, number: int) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.context import HandlerContext, Outcome
+from handlers.context import Action, HandlerContext, Outcome
 from pipeline.models import PUBLISHED_STATES
 from pipeline.uptodate import DEBOUNCE_S, request_update
 
@@ -25,7 +25,7 @@ def update_pulls_on_base_push(event: dict[str, Any], ctx: HandlerContext) -> Out
         return Outcome.ignore("delivery has no installation")
     gh = ctx.repo(event)
     base = str(event["repository"]["default_branch"])
-    bot = ctx.github.identity()["bot_login"]
+    bot = ctx.github.identity().bot_login
     queued = []
     for pull in gh.open_pulls(base=base):
         if (pull.get("user") or {}).get("login") != bot:
@@ -38,4 +38,4 @@ def update_pulls_on_base_push(event: dict[str, Any], ctx: HandlerContext) -> Out
         queued.append(record.id)
     if not queued:
         return Outcome.ignore(f"no open Feature Crew pull request on {base}")
-    return Outcome("queued", f"update of {', '.join(queued)} onto {str(event['after'])[:8]}")
+    return Outcome(Action.QUEUED, f"update of {', '.join(queued)} onto {str(event['after'])[:8]}")

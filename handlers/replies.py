@@ -15,5 +15,5 @@ if TYPE_CHECKING:
 def reply_once(gh: RepoClient, number: int, text: str, ctx: HandlerContext) -> None:
     """One reply per delivery: a redelivered or retried event finds its reply by marker."""
     marker = reply_marker(ctx.delivery_id)
-    if find_own_comment(gh, number, marker, ctx.github.identity()["bot_login"]) is None:
+    if find_own_comment(gh, number, marker, ctx.github.identity().bot_login) is None:
         gh.comment_on_issue(number, render_reply(text, ctx.delivery_id))

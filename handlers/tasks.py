@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from handlers.context import HandlerContext, Outcome
+from handlers.context import Action, HandlerContext, Outcome
 from pipeline.messages import NEEDS_INFO_LABEL, render_stopped
 from pipeline.models import PUBLISHED_STATES, TERMINAL_STATES, Clarification, TaskRecord, TaskState
 from pipeline.status import Reporter
+
+if TYPE_CHECKING:
+    from bot.github_repo import RepoClient
 
 
 def task_for_thread(event: dict[str, Any], ctx: HandlerContext) -> TaskRecord | None:
@@ -34,21 +37,21 @@ def cancel_record(
     only_before_pr: bool = False,
 ) -> Outcome:
     if record is not None and record.progress.state is TaskState.CANCELLED:
-        refresh_status(record, event, ctx)  # a retried delivery: finish what it started
+        refresh_status(record, ctx.repo(event), ctx)  # a retried delivery: finish what it started
         return Outcome.ignore(f"task {record.id} is already cancelled")
     if record is None or record.progress.state in TERMINAL_STATES:
         return Outcome.ignore("no live task to cancel")
     if only_before_pr and record.progress.state in PUBLISHED_STATES:
         return Outcome.ignore(f"task {record.id} already has its pull request")
     record = ctx.store.transition(record.id, TaskState.CANCELLED, reason)
-    refresh_status(record, event, ctx)
-    return Outcome("cancelled", reason, task_id=record.id)
+    refresh_status(record, ctx.repo(event), ctx)
+    return Outcome(Action.CANCELLED, reason, task_id=record.id)
 
 
-def refresh_status(record: TaskRecord, event: dict[str, Any], ctx: HandlerContext) -> None:
-    gh = ctx.repo(event)
+def refresh_status(record: TaskRecord, gh: RepoClient, ctx: HandlerContext) -> None:
+    """The issue's status comment, rendered again from the record, through `gh`."""
     attempts = ctx.settings.config.github.max_attempts
-    Reporter(ctx.store, gh, ctx.github.identity()["bot_login"], attempts).refresh(record)
+    Reporter(ctx.store, gh, ctx.github.identity().bot_login, attempts).refresh(record)
 
 
 def request_changes(
@@ -68,9 +71,11 @@ def request_changes(
     combined = feedback if pending is None else f"{pending}\n\n{feedback}"
     record = ctx.store.update(record.id, requested_changes=combined, continue_branch=True)
     if state not in PUBLISHED_STATES:
-        return Outcome("noted", f"feedback kept for after the running attempt of {record.id}")
+        return Outcome(Action.NOTED, f"feedback kept for after the running attempt of {record.id}")
     ctx.queue.enqueue_next_attempt(record.id, record.progress.attempts)
-    return Outcome("queued", f"attempt {record.progress.attempts + 1} of {record.id}", record.id)
+    return Outcome(
+        Action.QUEUED, f"attempt {record.progress.attempts + 1} of {record.id}", record.id
+    )
 
 
 def _stop_for_attempts(
@@ -85,8 +90,8 @@ def _stop_for_attempts(
     )
     if record.progress.pr_number is not None:
         gh.comment_on_issue(record.progress.pr_number, render_stopped(limit))
-    refresh_status(record, event, ctx)
-    return Outcome("stopped", f"task {record.id} has used its {limit} attempts")
+    refresh_status(record, gh, ctx)
+    return Outcome(Action.STOPPED, f"task {record.id} has used its {limit} attempts")
 
 
 def resume_on_answer(record: TaskRecord, event: dict[str, Any], ctx: HandlerContext) -> Outcome:
@@ -104,6 +109,7 @@ def resume_on_answer(record: TaskRecord, event: dict[str, Any], ctx: HandlerCont
     )
     # Queued before any GitHub call, so a failing call retried by RQ cannot strand the task.
     ctx.queue.enqueue_task(record.id, attempt_key=f"answer-{len(record.progress.clarifications)}")
-    ctx.repo(event).remove_label(record.spec.issue_number, NEEDS_INFO_LABEL)
-    refresh_status(record, event, ctx)
-    return Outcome("resumed", f"task {record.id} resumed with @{by}'s answer", record.id)
+    gh = ctx.repo(event)
+    gh.remove_label(record.spec.issue_number, NEEDS_INFO_LABEL)
+    refresh_status(record, gh, ctx)
+    return Outcome(Action.RESUMED, f"task {record.id} resumed with @{by}'s answer", record.id)

@@ -31,18 +31,18 @@ def meter_for(record: TaskRecord, tier: int, deps: Deps) -> Meter:
 
 
 def check_before_work(
-    record: TaskRecord, tier: int, report: Reporter, deps: Deps, review_sha: str | None = None
+    record: TaskRecord, tier: int, reporter: Reporter, deps: Deps, review_sha: str | None = None
 ) -> bool:
     """False when the task cannot spend now: it was parked or stopped, and says so."""
     config = deps.settings.config.tier(tier)
     spent = deps.store.task_spent(record.id)
     if spent >= config.max_task_cost:
-        stop_at_cap(record, TaskCostCapped(spent, config.max_task_cost), report, deps)
+        stop_at_cap(record, TaskCostCapped(spent, config.max_task_cost), reporter, deps)
         return False
     held = deps.store.held(tier)
     if config.cost_budget is not None and held >= config.cost_budget:
         over = OverBudget(tier, held, config.cost_budget)
-        park(record, over, report, deps, review_sha=review_sha)
+        park(record, over, reporter, deps, review_sha=review_sha)
         return False
     return True
 
@@ -50,7 +50,7 @@ def check_before_work(
 def park(
     record: TaskRecord,
     over: OverBudget,
-    report: Reporter,
+    reporter: Reporter,
     deps: Deps,
     *,
     review_sha: str | None = None,
@@ -67,7 +67,7 @@ def park(
         f"{midnight:%Y-%m-%d %H:%M} UTC, or within {BUDGET_RECHECK_S // 60} minutes of the "
         "budget being raised"
     )
-    record = report.move(
+    record = reporter.move(
         deps.store.require(record.id),
         S.BUDGET_WAIT,
         note,
@@ -82,10 +82,10 @@ def park(
 
 
 def stop_at_cap(
-    record: TaskRecord, capped: TaskCostCapped, report: Reporter, deps: Deps
+    record: TaskRecord, capped: TaskCostCapped, reporter: Reporter, deps: Deps
 ) -> TaskState:
     reason = f"{capped.public} (max_task_cost)"
-    record = report.move(
+    record = reporter.move(
         deps.store.require(record.id),
         S.FAILED,
         reason,
@@ -95,13 +95,13 @@ def stop_at_cap(
     return record.progress.state
 
 
-def resume_parked_review(record: TaskRecord, report: Reporter, deps: Deps) -> TaskState:
+def resume_parked_review(record: TaskRecord, reporter: Reporter, deps: Deps) -> TaskState:
     """A review that waited for budget: queue it again once the budget has room."""
     head = str(record.progress.parked_review)
     tier = int(record.progress.tier or 2)
-    if not check_before_work(record, tier, report, deps, review_sha=head):
+    if not check_before_work(record, tier, reporter, deps, review_sha=head):
         return deps.store.require(record.id).progress.state
-    report.move(record, S.REVIEWING, "budget available; reviewing", parked_review=None)
+    reporter.move(record, S.REVIEWING, "budget available; reviewing", parked_review=None)
     round_key = f"after-budget-{len(record.transitions)}"
     deps.queue.enqueue_review(record.id, head, round_key=round_key)
     return S.REVIEWING

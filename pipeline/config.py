@@ -6,14 +6,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
+from pipeline.frozen import Frozen as Section
 from pipeline.models import Provider, ReviewCheckName
 from pipeline.paths import ALWAYS_PROTECTED
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class TierConfig(Section):

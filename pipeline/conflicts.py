@@ -50,7 +50,7 @@ def resolve_conflicts(
     pos: branches.Position,
     paths: tuple[str, ...],
     committer: pygit2.Signature,
-    report: Reporter,
+    reporter: Reporter,
     deps: Deps,
     config: OperatorConfig,
 ) -> str | None:
@@ -61,17 +61,17 @@ def resolve_conflicts(
     spec = record.spec
     attempt_blob = f"conflict-attempt-{pos.base_sha[:12]}-{pos.head_sha[:12]}"
     if deps.store.load_blob(spec.id, attempt_blob):
-        _leave_conflicts(record, pos, paths, "The model's attempt did not resolve them.", report)
+        _leave_conflicts(record, pos, paths, "The model's attempt did not resolve them.", reporter)
         return None
     tier = int(record.progress.tier or 2)
     budget = config.tier(tier).cost_budget
     if budget is not None and deps.store.spent(tier) >= budget:
         why = f"Tier {tier} has spent its daily budget, so the model did not try."
-        _leave_conflicts(record, pos, paths, why, report)
+        _leave_conflicts(record, pos, paths, why, reporter)
         return None
     files = ", ".join(paths)
     note = f"base moved to {pos.base_sha[:8]}: conflicts in {files}; one model attempt"
-    record = report.move(record, TaskState.PR_OPEN, note)
+    record = reporter.move(record, TaskState.PR_OPEN, note)
     deps.store.save_blob(spec.id, attempt_blob, "started")
     ws = deps.workspace
     worktree, paths = branches.conflict_worktree(
@@ -85,13 +85,13 @@ def resolve_conflicts(
             raise
         except (OverBudget, TaskCostCapped):
             why = "The tier's budget or the task's cost cap leaves no room for a model attempt."
-            _leave_conflicts(record, pos, paths, why, report)
+            _leave_conflicts(record, pos, paths, why, reporter)
             return None
-        record = report.update(record, cost_usd=deps.store.task_spent(record.id))
+        record = reporter.update(record, cost_usd=deps.store.task_spent(record.id))
         left = branches.files_with_markers(worktree.path, paths)
         if result.outcome is GenerationOutcome.ASKED or left:
             why = "The model's attempt left conflict markers in them."
-            _leave_conflicts(record, pos, left or paths, why, report)
+            _leave_conflicts(record, pos, left or paths, why, reporter)
             return None
         message = (
             f"Rebase onto {pos.base_sha[:8]}, resolving conflicts\n\nIn {files}. Task {spec.id}."
@@ -137,13 +137,13 @@ def _leave_conflicts(
     pos: branches.Position,
     paths: tuple[str, ...],
     why: str,
-    report: Reporter,
+    reporter: Reporter,
 ) -> None:
     """List the files on the PR, once per base and head; the task waits for a human."""
     pr = int(record.progress.pr_number or 0)
     key = f"{pos.base_sha[:12]}-{pos.head_sha[:12]}"
-    if find_own_comment(report.gh, pr, base_moved_marker(key), report.bot_login) is None:
-        report.gh.comment_on_issue(pr, render_conflicts(key, pos.base_sha, paths, why))
+    if find_own_comment(reporter.gh, pr, base_moved_marker(key), reporter.bot_login) is None:
+        reporter.gh.comment_on_issue(pr, render_conflicts(key, pos.base_sha, paths, why))
         note = f"base moved to {pos.base_sha[:8]}: conflicts in {', '.join(paths)}; waiting"
-        report.move(record, TaskState.PR_OPEN, note)
+        reporter.move(record, TaskState.PR_OPEN, note)
     log.info("task %s waits: conflicts in %s", record.id, ", ".join(paths))

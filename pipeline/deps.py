@@ -47,7 +47,7 @@ class Deps:
         return self.repos(record)
 
     def reporter(self, gh: RepoClient) -> Reporter:
-        login = gh.identity()["bot_login"]
+        login = gh.identity().bot_login
         return Reporter(self.store, gh, login, self.settings.config.github.max_attempts)
 
 

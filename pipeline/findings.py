@@ -8,16 +8,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 from xml.etree import ElementTree
 
-from pydantic import BaseModel, ConfigDict
+from pipeline.frozen import Frozen
 
 DETAIL_LIMIT = 1500
 MESSAGE_LIMIT = 500
 
 
-class Finding(BaseModel):
+class Finding(Frozen):
     """One thing a tool reported: a lint or type finding, or a failing test."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     tool: str
     path: str  # relative to the repository root, POSIX separators

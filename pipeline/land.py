@@ -26,7 +26,7 @@ def merge_approved(task_id: str, approved_sha: str, deps: Deps) -> TaskState:
     gh = deps.repo(record)
     if not update_before_merge(record, approved_sha, gh, deps):
         return progress.state  # the approved head lacks the base: updated and reviewed first
-    report = deps.reporter(gh)
+    reporter = deps.reporter(gh)
     title = f"{record.spec.issue_title} (#{progress.pr_number})"
     try:
         gh.merge_pull(
@@ -41,5 +41,5 @@ def merge_approved(task_id: str, approved_sha: str, deps: Deps) -> TaskState:
         # 409: the head moved after the approval; 405: not mergeable (conflicts, protection).
         gh.comment_on_issue(progress.pr_number, render_merge_refused(err.public))
         return progress.state
-    record = report.move(record, S.MERGED, f"merged at {approved_sha[:8]} after approval")
+    record = reporter.move(record, S.MERGED, f"merged at {approved_sha[:8]} after approval")
     return record.progress.state

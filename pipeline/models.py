@@ -6,14 +6,11 @@ import time
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from pipeline.findings import Finding
+from pipeline.frozen import Frozen
 from pipeline.labels import highest_tier_label, tier_label
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class TaskState(StrEnum):

@@ -5,16 +5,13 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from pipeline.config import AuditToolName, OperatorConfig
 from pipeline.errors import PermanentError
+from pipeline.frozen import Frozen as _Section
 
 PATH = ".github/feature-crew.toml"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class RepoAudit(_Section):

@@ -59,19 +59,19 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         return progress.state
     inp = _review_input(record, head_sha, deps)
     gh = deps.repo(record)
-    report = deps.reporter(gh)
+    reporter = deps.reporter(gh)
     if inp is None or progress.pr_number is None:
-        return report.fail(record, "review inputs missing").progress.state
+        return reporter.fail(record, "review inputs missing").progress.state
     try:
         verdict = _saved_or_new_verdict(inp, record, head_sha, deps)
     except OverBudget as over:
         _note_on_check(gh, head_sha, task_id, "Review waiting for budget", over.public)
-        return budget.park(record, over, report, deps, review_sha=head_sha)
+        return budget.park(record, over, reporter, deps, review_sha=head_sha)
     except TaskCostCapped as capped:
-        state = budget.stop_at_cap(record, capped, report, deps)
+        state = budget.stop_at_cap(record, capped, reporter, deps)
         close_open_checks(gh, head_sha, capped.public)
         return state
-    post_review(gh, progress.pr_number, verdict, report.bot_login)
+    post_review(gh, progress.pr_number, verdict, reporter.bot_login)
     upsert_check_run(
         gh,
         sha=head_sha,
@@ -81,7 +81,7 @@ def review_task(task_id: str, head_sha: str, deps: Deps) -> TaskState:
         conclusion=review_conclusion(verdict),
         external_id=task_id,
     )
-    return _record_verdict(record, verdict, report, deps)
+    return _record_verdict(record, verdict, reporter, deps)
 
 
 def _review_input(record: TaskRecord, head_sha: str, deps: Deps) -> ReviewInput | None:
@@ -97,11 +97,11 @@ def _review_input(record: TaskRecord, head_sha: str, deps: Deps) -> ReviewInput 
 
 
 def _record_verdict(
-    record: TaskRecord, verdict: ReviewVerdict, report: Reporter, deps: Deps
+    record: TaskRecord, verdict: ReviewVerdict, reporter: Reporter, deps: Deps
 ) -> TaskState:
     """PR_OPEN with the verdict, and what it leads to."""
     retry = _retry_on_rejection(record, verdict, deps)
-    record = report.move(
+    record = reporter.move(
         record,
         S.PR_OPEN,
         f"reviewer: {verdict.action.value}{retry.pop('note', '')}",
@@ -110,17 +110,17 @@ def _record_verdict(
         cost_usd=deps.store.task_spent(record.id),
         **retry,
     )
-    _follow_verdict(record, report, deps)
+    _follow_verdict(record, reporter, deps)
     return record.progress.state
 
 
-def _follow_verdict(record: TaskRecord, report: Reporter, deps: Deps) -> None:
+def _follow_verdict(record: TaskRecord, reporter: Reporter, deps: Deps) -> None:
     """What a recorded verdict leads to; each step safe to repeat on a re-run of the job."""
     if record.progress.requested_changes is not None:  # a rejection, or a human's feedback
         deps.queue.enqueue_next_attempt(record.id, record.progress.attempts)
     elif _stopped_retrying(record, deps):
-        _say_stopped(record, report.gh, report.bot_login)
-    _apply_pending_approval(record, report.gh, deps)
+        _say_stopped(record, reporter.gh, reporter.bot_login)
+    _apply_pending_approval(record, reporter.gh, deps)
 
 
 def _retry_on_rejection(record: TaskRecord, verdict: ReviewVerdict, deps: Deps) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from enum import StrEnum
 from typing import Literal
 
 from pipeline.config import TriageConfig
+from pipeline.frozen import Frozen
 from pipeline.labels import highest_tier_label, parse_tier_label
-from pipeline.models import Frozen, TaskRecord, TaskSpec
+from pipeline.models import TaskRecord, TaskSpec
 from pipeline.patterns import FILE_MENTION, backtick_names, keyword_pattern
 
 Risk = Literal["low", "normal", "high"]

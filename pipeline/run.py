@@ -55,32 +55,32 @@ def run_task(task_id: str, deps: Deps) -> TaskState:
             deps.queue.enqueue_review(task_id, progress.head_sha)
         return progress.state
     gh = deps.repo(record)
-    report = deps.reporter(gh)
+    reporter = deps.reporter(gh)
     if progress.state is S.AUDITING and progress.pushed_sha:
-        return _open_pull_for_head(record, progress.pushed_sha, gh, report, deps)  # no new spend
+        return _open_pull_for_head(record, progress.pushed_sha, gh, reporter, deps)  # no new spend
     route = _route(record, deps)
-    if not budget.check_before_work(record, route["tier"], report, deps):
+    if not budget.check_before_work(record, route["tier"], reporter, deps):
         return deps.store.require(task_id).progress.state
-    record = report.move(record, S.GENERATING, _start_note(record), **route)
+    record = reporter.move(record, S.GENERATING, _start_note(record), **route)
     worktree = _prepare_worktree(record, gh, deps)
     try:
         config = repository_config(record, deps)
         editor = EditorTool(worktree.path, config.review.protected_paths)
-        record = _attempts_within_budget(record, worktree, editor, report, deps, config)
+        record = _attempts_within_budget(record, worktree, editor, reporter, deps, config)
         if record.progress.state is not S.AUDITING:
             return record.progress.state
         record = _push(record, worktree, editor.files_changed, gh, deps, config)
     finally:
         deps.workspace.remove_worktree(record.spec.repo_id, record.spec.id)
     head = str(record.progress.pushed_sha)
-    return _open_pull_for_head(record, head, gh, report, deps)
+    return _open_pull_for_head(record, head, gh, reporter, deps)
 
 
 def _open_pull_for_head(
     record: TaskRecord,
     head_sha: str,
     gh: RepoClient,
-    report: Reporter,
+    reporter: Reporter,
     deps: Deps,
 ) -> TaskState:
     """The PR, its check runs and the review job for a pushed, audited head; safe to repeat."""
@@ -98,7 +98,7 @@ def _open_pull_for_head(
         summary="The fresh-context reviewer is on its way.",
         external_id=spec.id,
     )
-    record = report.move(
+    record = reporter.move(
         record,
         TaskState.REVIEWING,
         f"PR #{pull['number']} open",
@@ -152,7 +152,7 @@ def _attempts_within_budget(
     record: TaskRecord,
     worktree: Worktree,
     editor: EditorTool,
-    report: Reporter,
+    reporter: Reporter,
     deps: Deps,
     config: OperatorConfig,
 ) -> TaskRecord:
@@ -160,11 +160,11 @@ def _attempts_within_budget(
     task's cap, at once (this run's unpushed work is dropped)."""
     started_with = record.progress.feedback
     try:
-        return _generate_and_audit(record, worktree, editor, report, deps, config)
+        return _generate_and_audit(record, worktree, editor, reporter, deps, config)
     except OverBudget as over:
-        budget.park(record, over, report, deps, feedback=started_with)
+        budget.park(record, over, reporter, deps, feedback=started_with)
     except TaskCostCapped as capped:
-        budget.stop_at_cap(record, capped, report, deps)
+        budget.stop_at_cap(record, capped, reporter, deps)
     return deps.store.require(record.id)
 
 
@@ -172,7 +172,7 @@ def _generate_and_audit(
     record: TaskRecord,
     worktree: Worktree,
     editor: EditorTool,
-    report: Reporter,
+    reporter: Reporter,
     deps: Deps,
     config: OperatorConfig,
 ) -> TaskRecord:
@@ -186,10 +186,10 @@ def _generate_and_audit(
         config=config.self_audit,
     )
     if isinstance(plan, Unjudgeable):
-        report_unjudged_audit(report.gh, worktree.base_sha, plan.reason, plan.detail, record.id)
-        return report.fail(record, plan.reason)
+        report_unjudged_audit(reporter.gh, worktree.base_sha, plan.reason, plan.detail, record.id)
+        return reporter.fail(record, plan.reason)
     try:
-        return _attempts(record, worktree, editor, report, deps, config, plan)
+        return _attempts(record, worktree, editor, reporter, deps, config, plan)
     finally:
         plan.close()
 
@@ -198,7 +198,7 @@ def _attempts(
     record: TaskRecord,
     worktree: Worktree,
     editor: EditorTool,
-    report: Reporter,
+    reporter: Reporter,
     deps: Deps,
     config: OperatorConfig,
     plan: AuditPlan,
@@ -222,31 +222,31 @@ def _attempts(
                 meter=budget.meter_for(record, tier, deps),
             )
         finally:
-            record = report.update(record, **_spend_and_notes(record, prompt, editor, deps))
+            record = reporter.update(record, **_spend_and_notes(record, prompt, editor, deps))
         cost = record.progress.cost_usd
         if result.outcome is GenerationOutcome.ASKED:
             if len(record.progress.clarifications) >= config.github.max_attempts:
                 limit = config.github.max_attempts
-                return report.fail(record, f"the model asked again after {limit} questions")
-            return _ask(record, result.final_text, report, cost)
+                return reporter.fail(record, f"the model asked again after {limit} questions")
+            return _ask(record, result.final_text, reporter, cost)
         if not result.files_changed:
             feedback = "You made no changes. Implement the issue with the edit tool."
-            record = report.update(record, attempts=attempt, cost_usd=cost, feedback=feedback)
+            record = reporter.update(record, attempts=attempt, cost_usd=cost, feedback=feedback)
             continue
-        record = report.move(
+        record = reporter.move(
             record, S.AUDITING, f"attempt {attempt}", attempts=attempt, cost_usd=cost
         )
         audit = plan.audit(worktree.path, worktree.changed_files(), config.self_audit)
-        record = report.update(record, audit=audit)
+        record = reporter.update(record, audit=audit)
         if audit.verdict is AuditVerdict.READY_FOR_REVIEW:
             return record
         feedback = audit_feedback(audit)
         if attempt < config.github.max_attempts:
-            record = report.move(
+            record = reporter.move(
                 record, S.GENERATING, "audit failed; retrying with its report", feedback=feedback
             )
     limit = config.github.max_attempts
-    return report.fail(record, f"no passing change after {limit} attempts")
+    return reporter.fail(record, f"no passing change after {limit} attempts")
 
 
 def _spend_and_notes(
@@ -261,22 +261,22 @@ def _spend_and_notes(
     return changes
 
 
-def _ask(record: TaskRecord, text: str, report: Reporter, cost: float) -> TaskRecord:
+def _ask(record: TaskRecord, text: str, reporter: Reporter, cost: float) -> TaskRecord:
     question = text.strip()[len(ASK_PREFIX) :].strip() or "Could you say more about what you need?"
-    record = report.move(
+    record = reporter.move(
         record, S.ASKING, "the model asked a question", cost_usd=cost, question=question
     )
-    return _post_question(record, report)
+    return _post_question(record, reporter)
 
 
-def _post_question(record: TaskRecord, report: Reporter) -> TaskRecord:
+def _post_question(record: TaskRecord, reporter: Reporter) -> TaskRecord:
     """The open question on the issue, once: found again by its marker on a re-run."""
     question, issue = record.progress.question or "", record.spec.issue_number
     number = len(record.progress.clarifications)
     marker, body = question_marker(record.id, number), render_question(question, record.id, number)
-    if find_own_comment(report.gh, issue, marker, report.bot_login) is None:
-        report.gh.comment_on_issue(issue, body)
-    report.gh.add_labels(issue, [NEEDS_INFO_LABEL])
+    if find_own_comment(reporter.gh, issue, marker, reporter.bot_login) is None:
+        reporter.gh.comment_on_issue(issue, body)
+    reporter.gh.add_labels(issue, [NEEDS_INFO_LABEL])
     return record
 
 
@@ -293,8 +293,8 @@ def _push(
     deps.store.ensure_live(spec.id)  # a cancel that came during generation: push nothing
     worktree.commit_all(
         f"{spec.issue_title}\n\nCloses #{spec.issue_number}. Task {spec.id}.",
-        ident["bot_login"],
-        f"{ident['id']}+{ident['bot_login']}@users.noreply.github.com",
+        ident.bot_login,
+        ident.commit_email,
         config.review.protected_paths,
         paths=edited,
     )

@@ -290,8 +290,3 @@ def _probe() -> str | None:
 def unavailable_reason() -> str | None:
     """Why this machine cannot confine (no bwrap, EPERM under Docker's seccomp...), or None."""
     return _probe()
-
-
-def sandbox_available() -> bool:
-    """Whether tools can run confined here (probed once per process)."""
-    return unavailable_reason() is None

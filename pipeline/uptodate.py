@@ -64,12 +64,12 @@ def bring_up_to_date(task_id: str, request_id: str, deps: Deps) -> TaskState:
     if pos is None:
         log.info("update of %s skipped: branch or base missing", task_id)
         return state
-    report = deps.reporter(gh)
+    reporter = deps.reporter(gh)
     if pos.foreign:
-        return _leave_human_commits(record, pos, report)
+        return _leave_human_commits(record, pos, reporter)
     head = pos.head_sha
     if not pos.up_to_date:
-        rebased = _rebase_and_push(record, pos, pygit2.Signature(name, email), gh, report, deps)
+        rebased = _rebase_and_push(record, pos, pygit2.Signature(name, email), gh, reporter, deps)
         if rebased is None:
             return deps.store.require(task_id).progress.state
         head = rebased
@@ -78,8 +78,8 @@ def bring_up_to_date(task_id: str, request_id: str, deps: Deps) -> TaskState:
     if not resuming:
         deps.store.save_blob(task_id, ACTIVE_BLOB, request_id)
         note = f"base moved to {pos.base_sha[:8]}: auditing {head[:8]} again"
-        record = report.move(record, S.AUDITING, note)
-    return _audit_and_review(record, head, gh, report, deps)
+        record = reporter.move(record, S.AUDITING, note)
+    return _audit_and_review(record, head, gh, reporter, deps)
 
 
 def _resuming(record: TaskRecord, request_id: str, deps: Deps) -> bool | None:
@@ -101,20 +101,21 @@ def _resuming(record: TaskRecord, request_id: str, deps: Deps) -> bool | None:
 
 def _bot_identity(gh: RepoClient) -> tuple[str, str]:
     ident = gh.identity()
-    login = ident["bot_login"]
-    return login, f"{ident['id']}+{login}@users.noreply.github.com"
+    return ident.bot_login, ident.commit_email
 
 
-def _leave_human_commits(record: TaskRecord, pos: branches.Position, report: Reporter) -> TaskState:
+def _leave_human_commits(
+    record: TaskRecord, pos: branches.Position, reporter: Reporter
+) -> TaskState:
     """Someone else committed on the branch: never rewrite their work; say so once per head."""
     pr = int(record.progress.pr_number or 0)
     key = f"{pos.base_sha[:12]}-{pos.head_sha[:12]}"
-    if find_own_comment(report.gh, pr, base_moved_marker(key), report.bot_login) is None:
-        report.gh.comment_on_issue(
+    if find_own_comment(reporter.gh, pr, base_moved_marker(key), reporter.bot_login) is None:
+        reporter.gh.comment_on_issue(
             pr, render_human_commits_left_alone(key, pos.base_sha, pos.foreign)
         )
         note = f"base moved to {pos.base_sha[:8]}: left alone, it has commits by others"
-        record = report.move(record, S.PR_OPEN, note)
+        record = reporter.move(record, S.PR_OPEN, note)
     return record.progress.state
 
 
@@ -123,7 +124,7 @@ def _rebase_and_push(
     pos: branches.Position,
     committer: pygit2.Signature,
     gh: RepoClient,
-    report: Reporter,
+    reporter: Reporter,
     deps: Deps,
 ) -> str | None:
     """The rebased head on origin, or None when its conflicts were left for a human."""
@@ -134,7 +135,7 @@ def _rebase_and_push(
     head = rebased.head_sha
     if head is None:
         config = repository_config(record, deps)
-        head = resolve_conflicts(record, pos, rebased.conflicts, committer, report, deps, config)
+        head = resolve_conflicts(record, pos, rebased.conflicts, committer, reporter, deps, config)
         if head is None:
             return None
     pushed = branches.push_with_lease(
@@ -158,7 +159,7 @@ def _rebase_and_push(
 
 
 def _audit_and_review(
-    record: TaskRecord, head: str, gh: RepoClient, report: Reporter, deps: Deps
+    record: TaskRecord, head: str, gh: RepoClient, reporter: Reporter, deps: Deps
 ) -> TaskState:
     spec, ws = record.spec, deps.workspace
     config = repository_config(record, deps)
@@ -174,7 +175,7 @@ def _audit_and_review(
         )
         if isinstance(plan, Unjudgeable):
             report_unjudged_audit(gh, head, plan.reason, plan.detail, record.id)
-            return report.fail(record, plan.reason).progress.state
+            return reporter.fail(record, plan.reason).progress.state
         try:
             worktree = ws.prepare_worktree(
                 spec.repo_id, spec.id, spec.branch, spec.default_branch, continue_branch=True
@@ -186,7 +187,7 @@ def _audit_and_review(
     finally:
         ws.remove_worktree(spec.repo_id, spec.id)
     deps.store.save_blob(spec.id, f"diff-{diff.head_sha}", diff.model_dump_json())
-    return _publish_head(record, diff.head_sha, audit, gh, report, deps)
+    return _publish_head(record, diff.head_sha, audit, gh, reporter, deps)
 
 
 def _publish_head(
@@ -194,7 +195,7 @@ def _publish_head(
     head: str,
     audit: AuditReport,
     gh: RepoClient,
-    report: Reporter,
+    reporter: Reporter,
     deps: Deps,
 ) -> TaskState:
     """The new head's own check runs, then its review; the reviewer sees a failed audit too."""
@@ -213,7 +214,7 @@ def _publish_head(
             conclusion=conclusion,
             external_id=record.id,
         )
-    record = report.move(
+    record = reporter.move(
         record, S.REVIEWING, f"re-review of {head[:8]}", head_sha=head, audit=audit, review=None
     )
     deps.store.save_blob(record.id, ACTIVE_BLOB, "")
@@ -242,7 +243,7 @@ def update_before_merge(record: TaskRecord, approved_sha: str, gh: RepoClient, d
         ref = repo.references[f"refs/remotes/origin/{record.spec.default_branch}"]
         base_sha = str(ref.peel(pygit2.Commit).id)
     pr, key = int(record.progress.pr_number or 0), f"merge-{approved_sha[:12]}"
-    login = gh.identity()["bot_login"]
+    login = gh.identity().bot_login
     if find_own_comment(gh, pr, base_moved_marker(key), login) is None:
         gh.comment_on_issue(pr, render_update_before_merge(key, approved_sha, base_sha))
     request_update(deps.store, deps.queue, record.id, key, 0)

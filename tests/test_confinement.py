@@ -28,7 +28,7 @@ from pipeline.errors import SANDBOX_REQUIRED, PermanentError
 from pipeline.generate import EDIT_TOOL_NAME
 from pipeline.messages import AUDIT_CHECK, STATUS_MARKER
 from pipeline.models import TaskState, ToolStatus
-from pipeline.sandbox import sandbox_available, unavailable_reason
+from pipeline.sandbox import unavailable_reason
 from pipeline.workspace import Workspace, Worktree
 from tests.doubles.git_http import create_bare_repo, git_http_app
 from tests.doubles.models import text_turn, tool_turn
@@ -37,7 +37,7 @@ from tests.test_end_to_end import _approves, _writes_greet
 from tests.world import REPO, World
 
 needs_sandbox = pytest.mark.skipif(
-    not sandbox_available(), reason=f"this machine cannot confine: {unavailable_reason()}"
+    unavailable_reason() is not None, reason=f"this machine cannot confine: {unavailable_reason()}"
 )
 
 TOKEN = "ghs_" + "c0nf1ned" * 5

@@ -80,7 +80,7 @@ def test_one_click_creates_the_app_and_saves_its_credentials(setup: Setup) -> No
     assert settings.private_key.get_secret_value() == gh.private_key_pem
     assert settings.webhook_secret == (gh.hookshot.secret or "").encode()
     app = GitHubApp.from_settings(settings, rq_redis(settings.env.redis_url))
-    assert app is not None and app.identity()["slug"] == gh.app_slug
+    assert app is not None and app.identity().slug == gh.app_slug
     restarted = ServerThread(create_app(settings)).start()
     try:
         assert "Recent tasks" in httpx.get(f"{restarted.url}/").text

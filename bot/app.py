@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.dashboard import log_in, show_dashboard, show_task
+from bot.deliveries import DeliveryRecorder
 from bot.pages import Pages
 from bot.runtime import WebRuntime
 from bot.settings import Settings
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.recorder = DeliveryRecorder(runtime.aredis, runtime.queue)
     app.state.pages = Pages()  # its session key lives as long as this process
     return app
 

@@ -54,9 +54,11 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # What is loaded by now lives as long as the process: out of the collector with it.
         # Unfrozen, each full collection walked it all, 180-400 ms during which no request
-        # was answered (the p99 at 64 connections); frozen, ~1 ms.
-        gc.collect()
-        gc.freeze()
+        # was answered (the p99 at 64 connections); frozen, ~1 ms. Once per process (a
+        # test process starts many apps).
+        if gc.get_freeze_count() == 0:
+            gc.collect()
+            gc.freeze()
         yield
         runtime.redis.close()
         await runtime.aredis.aclose()

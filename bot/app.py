@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.dashboard import log_in, show_dashboard, show_task
+from bot.deliveries import DeliveryRecorder
 from bot.pages import Pages
 from bot.runtime import WebRuntime
 from bot.settings import Settings
@@ -50,6 +52,13 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # What is loaded by now lives as long as the process: out of the collector with it.
+        # Unfrozen, each full collection walked it all, 180-400 ms during which no request
+        # was answered (the p99 at 64 connections); frozen, ~1 ms. Once per process (a
+        # test process starts many apps).
+        if gc.get_freeze_count() == 0:
+            gc.collect()
+            gc.freeze()
         yield
         runtime.redis.close()
         await runtime.aredis.aclose()
@@ -67,6 +76,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.recorder = DeliveryRecorder(runtime.aredis, runtime.queue)
     app.state.pages = Pages()  # its session key lives as long as this process
     return app
 

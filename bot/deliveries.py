@@ -12,6 +12,7 @@ from redis.typing import EncodableT
 from rq.job import Job
 
 from bot.queue import EVENTS, TaskQueue, delivery_job_id
+from bot.script_batch import ScriptBatcher
 from bot.store import DELIVERY_TTL_S, redis_key
 
 
@@ -60,13 +61,20 @@ def record_and_queue(
     return Recorded.QUEUED if claimed else Recorded.DUPLICATE
 
 
-async def record_and_queue_async(
-    redis: AsyncRedis, queue: TaskQueue, *, delivery_id: str, event: str, action: str, body: bytes
-) -> Recorded:
-    """The same, on the web process's event loop: no thread hop on the request path."""
-    keys, args = _claim_arguments(queue, delivery_id, event, action, body)
-    claimed = await redis.register_script(_CLAIM_AND_QUEUE)(keys=keys, args=args)
-    return Recorded.QUEUED if claimed else Recorded.DUPLICATE
+class DeliveryRecorder:
+    """record_and_queue for the web process's event loop: no thread hop on the request path,
+    and the deliveries in flight together share one round trip (see bot/script_batch.py)."""
+
+    def __init__(self, redis: AsyncRedis, queue: TaskQueue) -> None:
+        self._queue = queue
+        self._claim_and_queue = ScriptBatcher(redis, _CLAIM_AND_QUEUE)
+
+    async def record_and_queue(
+        self, *, delivery_id: str, event: str, action: str, body: bytes
+    ) -> Recorded:
+        keys, args = _claim_arguments(self._queue, delivery_id, event, action, body)
+        claimed = await self._claim_and_queue(keys, args)
+        return Recorded.QUEUED if claimed else Recorded.DUPLICATE
 
 
 def _claim_arguments(

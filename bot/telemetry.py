@@ -24,6 +24,14 @@ _PATTERNS = [
     r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",  # JWTs (the App's own)
     r"(?i:bearer|basic|token)\s+[A-Za-z0-9_.~+/=-]{12,}",  # Authorization header values
 ]
+# What each pattern above cannot match without, so a text with none of these is left as it
+# is without the regex's scan (~18 us a log line, ~50 us with a PEM key's lines as literals).
+_NEEDLES = (
+    "-----BEGIN", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "sk-", "eyJ", "://",
+)  # fmt: skip
+# The case-insensitive ones, as they are in lower case: compared on ASCII text only (there,
+# ignoring case is lower-casing; elsewhere the regex's own case folding decides).
+_NEEDLES_ANY_CASE = ("x-access-token:", "bearer", "basic", "token")
 _SCRUB_KEYS = re.compile(r"(?i)authorization|cookie|secret|password|private_key|api_key|token")
 
 
@@ -41,9 +49,18 @@ class Scrubber:
         # takes the whole rest, the fragment of a cut-short line included.
         pem, *shapes = _PATTERNS
         self._pattern = re.compile("|".join([pem, *alternatives, *shapes]), re.DOTALL)
+        self._needles = (*_NEEDLES, *(s for s in known if len(s) >= 6))
 
     def text(self, value: str) -> str:
+        if not self._may_match(value):
+            return value
         return self._pattern.sub(REDACTED, value)
+
+    def _may_match(self, value: str) -> bool:
+        if any(needle in value for needle in self._needles) or not value.isascii():
+            return True
+        lowered = value.lower()
+        return any(needle in lowered for needle in _NEEDLES_ANY_CASE)
 
     def walk(self, value: Any, key: str = "") -> Any:
         if isinstance(value, str):

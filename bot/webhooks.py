@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bot.deliveries import record_and_queue_async
+from bot.deliveries import DeliveryRecorder
 from bot.payload import MalformedPayload, parse_object
 from bot.runtime import WebRuntime
 from bot.signature import is_valid_signature
@@ -65,9 +65,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
         log.info("delivery %s ignored: no handler for %s.%s", delivery_id, event, action)
         return _answer(202, "ignored", f"no handler for {event}.{action}", rt, event)
     try:
-        outcome = await record_and_queue_async(
-            rt.aredis,
-            rt.queue,
+        recorder: DeliveryRecorder = request.app.state.recorder
+        outcome = await recorder.record_and_queue(
             delivery_id=delivery_id,
             event=event,
             action=action,

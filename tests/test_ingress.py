@@ -293,3 +293,26 @@ def test_a_queued_delivery_job_is_the_hash_rq_saves(redis_client: redis.Redis) -
         ["d-hash"],
         3,
     )
+
+
+def test_concurrent_distinct_deliveries_are_each_queued_once(
+    web: httpx.Client, redis_client: redis.Redis
+) -> None:
+    # Posted at once, they share the web process's round trips to Redis (bot/script_batch.py).
+    payload = example("issues/labeled")
+    start = threading.Barrier(16)
+
+    def post(i: int) -> str:
+        headers, body = signed("issues", payload, delivery=f"d-many-{i}")
+        with httpx.Client(base_url=str(web.base_url), timeout=10) as client:
+            start.wait()
+            answers = [client.post("/webhooks", content=body, headers=headers) for _ in range(2)]
+            return ",".join(str(a.json()["status"]) for a in answers)
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(post, range(16)))
+    assert outcomes == ["queued,duplicate"] * 16
+    assert sorted(_events_queue(redis_client).job_ids) == sorted(
+        f"event-d-many-{i}" for i in range(16)
+    )
+    assert all(redis_client.get(f"fc:delivery:d-many-{i}:payload") for i in range(16))

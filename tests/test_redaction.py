@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.github import GitHubApp
 from bot.local_repo import client_for_task
@@ -127,3 +130,38 @@ def test_a_redis_password_and_any_url_credential_are_scrubbed(
     assert "Redis-Pa55word-here" not in said
     assert "idx-t0ken" not in said
     assert "10.0.0.5:6379" in said and "pypi.example/simple" in said
+
+
+_KEY = generate_key()[1]
+_SHAPED = Scrubber(["webhook-secret-x", _KEY])
+_PIECES = [
+    "-----BEGIN RSA PRIVATE KEY-----", "-----END", "ghp_", "ghs_", "github_pat_", "sk-", "ant-",
+    "proj-", "eyJ", ".", "x-access-token:", "X-Access-Token:", "Bearer ", "BASIC\t", "token ",
+    "ToKeN  ", "baſic ", "\u212aey", "webhook-secret-x", _KEY.splitlines()[3], "/", "@", " ",
+    "delivery 0b6bd4a0-8f2d-11ee issues.labeled queued", "A1b2C3d4E5f6G7h8I9j0", "://", ":",
+]  # fmt: skip
+
+
+_TAIL = "A1b2C3d4E5f6G7h8I9j0"
+_SHAPES = [
+    f"-----BEGIN X-----{_TAIL}", f"ghr_{_TAIL}", f"github_pat_{_TAIL}", f"sk-{_TAIL}",
+    f"eyJ{_TAIL}.{_TAIL}.x", f"x-access-token:{_TAIL}@", f"X-ACCESS-TOKEN:{_TAIL}@",
+    f"Bearer {_TAIL}", f"BASIC\t{_TAIL}", f"ToKen {_TAIL}", f"baſic {_TAIL}", f"\u212aey {_TAIL}",
+    f"tO\u212aen {_TAIL}", "webhook-secret-x", f"redis://:{_TAIL}@h", f"https://u:{_TAIL}@h/",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", _SHAPES)
+def test_the_scrubbers_shortcut_never_skips_a_shape(shape: str) -> None:
+    for text in (shape, f"delivery 12 {shape} queued"):
+        assert _SHAPED.text(text) == _SHAPED._pattern.sub(REDACTED, text)
+        assert _SHAPED.text(text) != text or "\u212a" in shape  # the regex has no Kelvin sign
+
+
+@given(st.lists(st.sampled_from(_PIECES) | st.text(max_size=8), max_size=12))
+@hypothesis.settings(max_examples=400, deadline=None)
+def test_the_scrubbers_shortcut_changes_nothing(pieces: list[str]) -> None:
+    # A text holding none of what any pattern needs is left alone without the regex's scan:
+    # the answer must be the scan's own, whatever the text.
+    text = "".join(pieces)
+    assert _SHAPED.text(text) == _SHAPED._pattern.sub(REDACTED, text)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.app import create_app
-from bot.payload import nesting_exceeds
+from bot.payload import MalformedPayload, nesting_exceeds, parse_object
 from bot.signature import is_valid_signature, signature_for
 from tests.conftest import RedisServer
 from tests.doubles.server import ServerThread
@@ -102,6 +102,23 @@ def test_a_deep_string_is_not_nesting(web: httpx.Client) -> None:
 )
 def test_nesting_is_measured_without_recursion(text: bytes, too_deep: bool) -> None:
     assert nesting_exceeds(text) is too_deep
+
+
+@pytest.mark.parametrize("depth", [2, 63, 64, 65, 66, 1000, 1023, 1024, 1025, 3000])
+@pytest.mark.parametrize("shape", ["arrays", "objects", "mixed"])
+def test_a_parsed_body_is_held_to_the_same_depth_as_its_text(depth: int, shape: str) -> None:
+    # parse_object lets orjson parse first (it refuses past 1024 levels) and measures what it
+    # parsed; the answer must be the text's own.
+    opens = {"arrays": [b"["], "objects": [b'{"a": '], "mixed": [b"[", b'{"b": ']}[shape]
+    closes = {b"[": b"]", b'{"b": ': b"}", b'{"a": ': b"}"}
+    inner = [opens[i % len(opens)] for i in range(depth - 1)]
+    text = b'{"x": ' + b"".join(inner) + b"1" + b"".join(closes[o] for o in reversed(inner)) + b"}"
+    if nesting_exceeds(text):
+        with pytest.raises(MalformedPayload, match="nested"):
+            parse_object(text)
+    else:
+        assert parse_object(text)["x"] is not None
+    assert nesting_exceeds(text) is (depth > 64)
 
 
 # Header values a client can put on the wire: visible ASCII, obs-text, inner spaces.

@@ -178,11 +178,10 @@ def _emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> int:
 
 
 def _store(settings: Settings) -> Any:
-    from bot.queue import TaskQueue, rq_redis
-    from bot.store import TaskStore
+    from bot.backends import Backends
 
-    redis = rq_redis(settings.env.redis_url)
-    return TaskStore(redis), TaskQueue(redis, settings.config.worker)
+    backends = Backends.connect(settings)
+    return backends.store, backends.queue
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:

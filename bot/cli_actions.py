@@ -8,10 +8,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot.backends import Backends
 from bot.github import GitHubApp
-from bot.queue import TaskQueue, rq_redis
+from bot.queue import rq_redis
 from bot.settings import Settings
-from bot.store import TaskStore
 from handlers.issues import slugify, spec_from_event
 from pipeline.errors import PermanentGitHubError
 from pipeline.labels import tier_label
@@ -60,9 +60,9 @@ def enqueue_spec(
     if slug:
         clean = slugify(slug)
         task = task.model_copy(update={"branch": f"feature-crew/issue-{issue['number']}-{clean}"})
-    store, queue = TaskStore(app.redis), TaskQueue(app.redis, settings.config.worker)
-    store.create(task, note="enqueued from the CLI")
-    queue.enqueue_task(task.id)
+    backends = Backends.on(app.redis, settings)
+    backends.store.create(task, note="enqueued from the CLI")
+    backends.queue.enqueue_task(task.id)
     return f"{task.id} queued for {repo}#{issue['number']}"
 
 

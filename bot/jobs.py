@@ -17,12 +17,13 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from bot import forgotten, retention
+from bot.backends import Backends
 from bot.deliveries import load_delivery, reopen_delivery
 from bot.github import GitHubApp
 from bot.local_repo import client_for_task
-from bot.queue import TaskQueue, rq_redis, tier_queue
+from bot.queue import rq_redis, tier_queue
 from bot.settings import Settings, load_settings
-from bot.store import Superseded, TaskStore
+from bot.store import Superseded
 from handlers import HandlerContext, dispatch
 from pipeline import land, review_job, run, uptodate
 from pipeline.deps import Deps
@@ -68,10 +69,11 @@ def _deadline(settings: Settings) -> float:
 def _deps(redis: Redis) -> Deps:
     settings = _current_settings()
     github = GitHubApp.from_settings(settings, redis)  # None: only local tasks can run
+    backends = Backends.on(redis, settings)
     return Deps(
         settings=settings,
-        store=TaskStore(redis),
-        queue=TaskQueue(redis, settings.config.worker),
+        store=backends.store,
+        queue=backends.queue,
         github=github,
         workspace=Workspace(settings.env.home, git_host=git_host_for(settings.api_url)),
         repos=client_for_task(github, redis),

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
+from bot.backends import Backends
 from bot.embedded_redis import describe_redis
 from bot.metrics import Metrics
-from bot.queue import TaskQueue, async_redis, rq_redis
+from bot.queue import TaskQueue, async_redis
 from bot.settings import Settings
 from bot.store import TaskStore
 
@@ -27,11 +28,8 @@ class WebRuntime:
 
     @classmethod
     def build(cls, settings: Settings) -> WebRuntime:
-        redis = rq_redis(settings.env.redis_url)
-        queue = TaskQueue(redis, settings.config.worker)
-        store = TaskStore(redis)
-        metrics = Metrics(store, queue)
+        b = Backends.connect(settings)
         return cls(
-            settings, redis, queue, store, metrics,
+            settings, b.redis, b.queue, b.store, Metrics(b.store, b.queue),
             async_redis(settings.env.redis_url), describe_redis(settings),
         )  # fmt: skip

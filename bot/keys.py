@@ -6,6 +6,7 @@ The strings are the stored data's addresses: changing one orphans what is stored
 from __future__ import annotations
 
 PREFIX = "fc"
+TASK_TTL_S = 90 * 24 * 3600  # every key of a task lives this long after its last write
 
 
 def redis_key(*parts: object) -> str:

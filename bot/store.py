@@ -1,4 +1,7 @@
-"""Task records in Redis: claims, the state machine on every write, leases, spend and blobs."""
+"""Task records in Redis: claims, the state machine on every write, leases and blobs.
+
+The spend ledger the store also carries (holds, settlements) is its base, bot/spend.py.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ from redis import Redis
 from redis.exceptions import WatchError
 
 from bot import keys
+from bot.keys import TASK_TTL_S
+from bot.spend import RedisSpendLedger
 from bot.taskstats import TIERS, Increment, Tally, count_changes
-from pipeline.cost import Hold, OverBudget, TaskCostCapped
 from pipeline.errors import PermanentError, TaskCancelled, TransientError
 from pipeline.models import (
     TERMINAL_STATES,
@@ -29,7 +33,6 @@ from pipeline.states import can_move
 # The delivery records (bot/deliveries.py) still build their keys through this name.
 redis_key = keys.redis_key
 DELIVERY_TTL_S = 3 * 24 * 3600 + 3600  # GitHub redelivers up to 3 days back
-TASK_TTL_S = 90 * 24 * 3600
 STATS_TTL_S = 400 * 24 * 3600  # outlives every task record, so an outcome can be taken back
 
 # Claims the issue for this task unless another live task holds it, and creates the record.
@@ -74,57 +77,6 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-# Reserves a model call's estimated cost unless it would pass the task's cap or the tier's
-# daily budget, counting what was spent and what other calls hold. An expired hold (a worker
-# killed mid-call: the API may well have billed it) becomes spend at its estimate, for the
-# tier and for its task; a late settle or release then corrects it (_SETTLE). Returns
-# {0, held} reserved, {1, held} over budget, {2, task spent} over the task's cap.
-_RESERVE = """
-local now, amount = tonumber(ARGV[3]), tonumber(ARGV[2])
-local held, task_held = 0, 0
-local entries = redis.call('HGETALL', KEYS[2])
-for i = 1, #entries, 2 do
-  local value, expires, task = string.match(entries[i + 1], '^([^|]+)|([^|]+)|(.*)$')
-  if tonumber(expires) < now then
-    redis.call('HDEL', KEYS[2], entries[i])
-    redis.call('INCRBYFLOAT', KEYS[1], value)
-    redis.call('EXPIRE', KEYS[1], ARGV[8])
-    local spent_key = ARGV[9] .. task .. ARGV[10]
-    redis.call('INCRBYFLOAT', spent_key, value)
-    redis.call('EXPIRE', spent_key, ARGV[11])
-  else
-    held = held + tonumber(value)
-    if task == ARGV[5] then task_held = task_held + tonumber(value) end
-  end
-end
-local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
-local task_spent = tonumber(redis.call('GET', KEYS[3]) or '0')
-local cap, budget = tonumber(ARGV[7]), tonumber(ARGV[6])
-if cap >= 0 and task_spent + task_held + amount > cap then
-  return {2, tostring(task_spent + task_held)}
-end
-if budget >= 0 and spent + held + amount > budget then return {1, tostring(spent + held)} end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[8])
-return {0, tostring(spent + held + amount)}
-"""
-# A call's end: its hold becomes its real cost (ARGV[2]; 0 for a failed call). When another
-# reserve already turned the expired hold into spend at its estimate (ARGV[3]), only the
-# difference is added, so nothing is counted twice.
-_SETTLE = """
-local add = tonumber(ARGV[2])
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then add = add - tonumber(ARGV[3]) end
-if add ~= 0 then
-  redis.call('INCRBYFLOAT', KEYS[2], tostring(add))
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-  redis.call('INCRBYFLOAT', KEYS[3], tostring(add))
-  redis.call('EXPIRE', KEYS[3], ARGV[5])
-end
-return 1
-"""
-SPEND_TTL_S = 3 * 86400
 
 
 @dataclass(frozen=True)
@@ -175,10 +127,6 @@ def _next(
     return progress, Transition(state=state, at=now, note=note)
 
 
-def utc_day(at: float | None = None) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(time.time() if at is None else at))
-
-
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -197,16 +145,14 @@ def _add_counts(pipe: Any, increments: list[Increment]) -> None:
         pipe.expire(key, STATS_TTL_S)
 
 
-class TaskStore:
+class TaskStore(RedisSpendLedger):
     """Task records: spec, progress and transitions, with a state machine on every write."""
 
     def __init__(self, redis: Redis) -> None:
-        self.redis = redis
+        super().__init__(redis)
         self._claim = redis.register_script(_CLAIM)
         self._lease = redis.register_script(_LEASE)
         self._release = redis.register_script(_RELEASE)
-        self._reserve = redis.register_script(_RESERVE)
-        self._settle = redis.register_script(_SETTLE)
         self._drop_pointer = redis.register_script(_DROP_POINTER)
 
     def create(self, spec: TaskSpec, note: str = "") -> Claim:
@@ -367,67 +313,6 @@ class TaskStore:
         ids = [_text(i) for i in self.redis.zrangebyscore(keys.TASKS, since, "+inf")]
         for start in range(0, len(ids), batch):
             yield from (r for r in self.get_many(ids[start : start + batch]) if r is not None)
-
-    def spent(self, tier: int, day: str | None = None) -> float:
-        value = self.redis.get(keys.spend(tier, day or utc_day()))
-        return float(value) if value is not None else 0.0
-
-    def held(self, tier: int) -> float:
-        """Today's spend of a tier plus what calls hold (an expired hold is spend-to-be)."""
-        holds = self.redis.hvals(keys.reserved(tier, utc_day()))
-        return self.spent(tier) + sum(float(_text(h).split("|")[0]) for h in holds)
-
-    def task_spent(self, task_id: str) -> float:
-        value = self.redis.get(keys.task_spent(task_id))
-        return float(value) if value is not None else 0.0
-
-    def reserve_spend(self, hold: Hold, *, budget: float | None, task_cap: float | None) -> None:
-        """Set a call's estimate aside, atomically; raises OverBudget or TaskCostCapped."""
-        status, amount = cast(
-            "list[Any]",
-            self._reserve(
-                keys=[
-                    keys.spend(hold.tier, hold.day),
-                    keys.reserved(hold.tier, hold.day),
-                    keys.task_spent(hold.task_id),
-                ],
-                args=[
-                    hold.id,
-                    repr(hold.amount),
-                    repr(time.time()),
-                    repr(time.time() + hold.ttl_s),
-                    hold.task_id,
-                    -1 if budget is None else repr(budget),
-                    -1 if task_cap is None else repr(task_cap),
-                    SPEND_TTL_S,
-                    keys.TASK_PREFIX,
-                    ":spent",
-                    TASK_TTL_S,
-                ],
-            ),
-        )
-        if int(status) == 2:
-            raise TaskCostCapped(float(_text(amount)), float(task_cap or 0))
-        if int(status) == 1:
-            raise OverBudget(hold.tier, float(_text(amount)), float(budget or 0))
-
-    def settle_spend(self, hold: Hold, actual: float) -> None:
-        """The call is done: its hold becomes what it really cost, for the tier and the task."""
-        self._end_hold(hold, max(actual, 0.0))
-
-    def release_spend(self, hold: Hold) -> None:
-        """A failed call: the API bills nothing for it, so its hold goes back."""
-        self._end_hold(hold, 0.0)
-
-    def _end_hold(self, hold: Hold, actual: float) -> None:
-        self._settle(
-            keys=[
-                keys.reserved(hold.tier, hold.day),
-                keys.spend(hold.tier, hold.day),
-                keys.task_spent(hold.task_id),
-            ],
-            args=[hold.id, repr(actual), repr(hold.amount), SPEND_TTL_S, TASK_TTL_S],
-        )
 
     def save_blob(self, task_id: str, name: str, value: str) -> None:
         self.redis.set(keys.task_blob(task_id, name), value.encode(), ex=TASK_TTL_S)

@@ -87,6 +87,20 @@ def test_a_late_settle_of_an_expired_hold_corrects_it_without_counting_twice(
     assert store.task_spent("t-2") == pytest.approx(0.0)
 
 
+def test_a_hold_left_before_midnight_counts_on_its_own_day_once_the_next_day_reserves(
+    redis_client: redis.Redis,
+) -> None:
+    """A call begun at 23:59 UTC whose worker died: yesterday's spend, not a lost hold."""
+    store = TaskStore(redis_client)
+    store.reserve_spend(_hold(1, 3.0, ttl_s=-1), budget=None, task_cap=None)  # 2026-12-02
+    tomorrow = Hold(id="h2", tier=2, task_id="t-2", day="2026-12-03", amount=1.0, ttl_s=600)
+    store.reserve_spend(tomorrow, budget=1.0, task_cap=None)  # yesterday's hold is not today's
+    assert store.spent(2, "2026-12-02") == pytest.approx(3.0)
+    assert store.task_spent("t-1") == pytest.approx(3.0)
+    assert not redis_client.hgetall("fc:reserved:2:2026-12-02")
+    assert store.spent(2, "2026-12-03") == pytest.approx(0.0)
+
+
 def test_the_estimate_covers_every_input_token_and_the_whole_output_allowance() -> None:
     price = Price(input=2.0, output=10.0, cache_write=2.5)
     assert estimate_cost(price, 3_000_000, 1000) == pytest.approx((1_000_001 * 2.5 + 10_000) / 1e6)

@@ -16,7 +16,7 @@ from redis import Redis
 
 from bot import keys
 from bot.github_repo import RepoClient
-from bot.store import TASK_TTL_S
+from bot.keys import TASK_TTL_S
 from pipeline.errors import PermanentError, PermanentGitHubError
 from pipeline.identity import AppIdentity
 from pipeline.models import TaskRecord, TaskSpec

@@ -70,6 +70,21 @@ def test_the_worktree_is_left_without_caches_or_bytecode(tmp_path: Path, cache_d
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py", "test_app.py"]
 
 
+def test_the_tools_read_the_bytecode_already_compiled_and_write_none(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    """A pycache prefix would make every run compile pytest and the stdlib afresh (seconds)."""
+    probe = (
+        "import sys\n\n\ndef test_bytecode() -> None:\n"
+        "    assert sys.pycache_prefix is None and sys.dont_write_bytecode\n"
+    )
+    changed = project(tmp_path, {"app.py": CLEAN, "test_app.py": probe})
+    report = audit(tmp_path, changed, cache_dir, "compile", "pytest")
+
+    assert statuses(report) == {"compile": "passed", "pytest": "passed"}, audit_feedback(report)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py", "test_app.py"]
+
+
 def test_without_a_cache_dir_nothing_is_written_into_the_worktree(tmp_path: Path) -> None:
     changed = project(tmp_path, {"app.py": CLEAN})
     config = SelfAuditConfig(tools=("compile", "ruff"))

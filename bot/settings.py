@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.config import ConfigError, OperatorConfig, load_config
-from pipeline.providers import ModelEndpoints
+from pipeline.endpoints import ModelEndpoints
 
 
 def _default_home() -> Path:

@@ -12,7 +12,6 @@ from pipeline import branches, budget
 from pipeline.cost import OverBudget, TaskCostCapped
 from pipeline.editor import EditorTool
 from pipeline.errors import TransientError
-from pipeline.generate import generate
 from pipeline.messages import base_moved_marker, render_conflicts
 from pipeline.models import GenerationOutcome, GenerationResult, TaskRecord, TaskState
 from pipeline.prompts import generation_prompt, generation_system, repository_map
@@ -116,6 +115,10 @@ def _model_attempt(
     config: OperatorConfig,
 ) -> GenerationResult:
     """The generation path, with the conflicting files as the feedback to address."""
+    # Here, not at the top: the web process reaches this module through its handlers, and the
+    # model SDKs that generate imports cost it seconds of CPU at every start.
+    from pipeline.generate import generate
+
     return generate(
         system=generation_system(tier),
         prompt=generation_prompt(

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pipeline.config import Price, TierConfig
 from pipeline.cost import Meter
 from pipeline.editor import EditorTool
+from pipeline.endpoints import ModelEndpoints
 from pipeline.models import GenerationOutcome, GenerationResult, Usage
 from pipeline.providers import (
-    ModelEndpoints,
     Reply,
     ToolCall,
     ToolOutput,

@@ -11,9 +11,9 @@ from typing import Any, Protocol
 import anthropic
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageFunctionToolCall
-from pydantic import SecretStr
 
 from pipeline.config import Price
+from pipeline.endpoints import ModelEndpoints
 from pipeline.errors import FeatureCrewError, ModelError, PermanentError
 from pipeline.models import Provider, Usage
 from pipeline.pricing import price_usage
@@ -109,18 +109,6 @@ def chat_setup(
         tools=tools,
         price_for=price_for,
     )
-
-
-@dataclass(frozen=True)
-class ModelEndpoints:
-    """What a chat needs of the environment: the providers' default URLs and the OpenAI key.
-
-    The anthropic SDK reads ANTHROPIC_API_KEY itself, so that key is not carried here.
-    """
-
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = None
-    anthropic_base_url: str | None = None
 
 
 def open_chat(setup: ChatSetup, endpoints: ModelEndpoints) -> Chat:

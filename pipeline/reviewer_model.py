@@ -8,8 +8,9 @@ from pydantic import ValidationError
 
 from pipeline.config import Price, ReviewConfig
 from pipeline.cost import Meter
+from pipeline.endpoints import ModelEndpoints
 from pipeline.models import ModelVerdict, Usage
-from pipeline.providers import ModelEndpoints, Reply, ToolOutput, ToolSpec, chat_setup, open_chat
+from pipeline.providers import Reply, ToolOutput, ToolSpec, chat_setup, open_chat
 
 SUBMIT_VERDICT_TOOL = "submit_verdict"
 

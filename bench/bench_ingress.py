@@ -88,7 +88,11 @@ def start_ours(url: str, workers: int, home: Path) -> tuple[subprocess.Popen[byt
         [sys.executable, "-m", "bot", "web", *args], cwd=home, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    wait_for_port(port, proc)
+    try:  # each of N processes imports the whole app: ~40 s for two on a loaded 2-core host
+        wait_for_port(port, proc, timeout=30 + 30 * workers)
+    except BaseException:
+        proc.terminate()
+        raise
     return proc, port
 
 
@@ -137,7 +141,12 @@ def median_of(runs: list[dict], key: str) -> float:
 def main(requests: int, rounds: int, levels: list[int], workers: int) -> None:
     with redis_server() as url, tempfile.TemporaryDirectory() as home:
         client = redis.Redis.from_url(url)
-        floor, ours = start_floor(url), start_ours(url, workers, Path(home))
+        floor = start_floor(url)
+        try:
+            ours = start_ours(url, workers, Path(home))
+        except BaseException:
+            floor[0].terminate()
+            raise
         results: dict[tuple[str, int], list[dict]] = {}
         try:
             for r in range(rounds):

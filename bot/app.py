@@ -21,7 +21,7 @@ from bot.pages import Pages
 from bot.runtime import WebRuntime
 from bot.settings import Settings
 from bot.setup import finish_setup
-from bot.webhooks import receive_webhook
+from bot.webhooks import WebhookRoute
 
 
 async def health(request: Request) -> JSONResponse:
@@ -49,6 +49,7 @@ async def metrics(request: Request) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     runtime = WebRuntime.build(settings)
+    recorder = DeliveryRecorder(runtime.aredis, runtime.queue)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -65,7 +66,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/webhooks", receive_webhook, methods=["POST"]),
+            Route("/webhooks", WebhookRoute(runtime, recorder), methods=["POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/", show_dashboard, methods=["GET"]),
@@ -76,7 +77,6 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.recorder = DeliveryRecorder(runtime.aredis, runtime.queue)
     app.state.pages = Pages()  # its session key lives as long as this process
     return app
 

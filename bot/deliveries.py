@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 from enum import StrEnum
+from functools import cache
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.typing import EncodableT
 from rq.job import Job
+from rq.utils import truncate_long_string
 
+from bot.claim_script import claim_and_queue_script
 from bot.queue import EVENTS, TaskQueue, delivery_job_id
 from bot.script_batch import ScriptBatcher
 from bot.store import DELIVERY_TTL_S, redis_key
@@ -21,27 +23,9 @@ class Recorded(StrEnum):
     DUPLICATE = "duplicate"
 
 
-# Claim and enqueue in one script: with a claim first and a MULTI after, concurrent posts of
-# one id all saw the claim still "received" and each queued the delivery again.
-# KEYS: delivery record, payload, job hash, queue list, RQ's set of queues.
-# ARGV: ttl, record JSON, payload, job id, queue key, the job hash's fields every delivery job
-# shares (JSON), then this job's own fields and values.
-_CLAIM_AND_QUEUE = """
-local record = redis.call('GET', KEYS[1])
-if record and cjson.decode(record).state == 'queued' then return 0 end
-local fields = {}
-for name, value in pairs(cjson.decode(ARGV[6])) do
-  fields[#fields + 1] = name
-  fields[#fields + 1] = value
-end
-redis.call('HSET', KEYS[3], unpack(fields))
-redis.call('HSET', KEYS[3], unpack(ARGV, 7))
-redis.call('RPUSH', KEYS[4], ARGV[4])
-redis.call('SADD', KEYS[5], ARGV[5])
-redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[1])
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1])
-return 1
-"""
+# Claim and enqueue in one script (bot/claim_script.py): with a claim first and a MULTI after,
+# concurrent posts of one id all saw the claim still "received" and each queued it again.
+_DESCRIPTION_MAX = 75  # RQ cuts each argument of a job's description so
 
 
 def payload_key(delivery_id: str) -> str:
@@ -57,7 +41,7 @@ def record_and_queue(
     """
     keys, args = _claim_arguments(queue, delivery_id, event, action, body)
     # register_script only hashes the text; the call is one EVALSHA (EVAL on NOSCRIPT).
-    claimed = redis.register_script(_CLAIM_AND_QUEUE)(keys=keys, args=args)
+    claimed = redis.register_script(_claim_script(queue))(keys=keys, args=args)
     return Recorded.QUEUED if claimed else Recorded.DUPLICATE
 
 
@@ -67,7 +51,7 @@ class DeliveryRecorder:
 
     def __init__(self, redis: AsyncRedis, queue: TaskQueue) -> None:
         self._queue = queue
-        self._claim_and_queue = ScriptBatcher(redis, _CLAIM_AND_QUEUE)
+        self._claim_and_queue = ScriptBatcher(redis, _claim_script(queue))
 
     async def record_and_queue(
         self, *, delivery_id: str, event: str, action: str, body: bytes
@@ -77,19 +61,27 @@ class DeliveryRecorder:
         return Recorded.QUEUED if claimed else Recorded.DUPLICATE
 
 
+@cache
+def _script_for(function: str, fixed_fields: str) -> str:
+    return claim_and_queue_script(function, fixed_fields)
+
+
+def _claim_script(queue: TaskQueue) -> str:
+    fixed, _ = queue.delivery_job_parts("template")
+    return _script_for(queue.delivery_job("template").func_name, fixed)
+
+
 def _claim_arguments(
     queue: TaskQueue, delivery_id: str, event: str, action: str, body: bytes
 ) -> tuple[list[str], list[EncodableT]]:
     job_id = delivery_job_id(delivery_id)
     events = queue.queues[EVENTS]
-    record = {"event": event, "action": action, "received_at": time.time(), "state": "queued"}
-    fixed, own = queue.delivery_job_parts(delivery_id)
-    fields: list[EncodableT] = [fixed, *(item for pair in own.items() for item in pair)]
     keys = [redis_key("delivery", delivery_id), payload_key(delivery_id), Job.key_for(job_id)]
-    keys.append(events.key)
-    args: list[EncodableT] = [DELIVERY_TTL_S, json.dumps(record), body, job_id, events.key]
-    args.extend(fields)
-    return [*keys, events.redis_queues_keys], args
+    keys += [events.key, events.redis_queues_keys]
+    shown = truncate_long_string(repr(delivery_id), _DESCRIPTION_MAX)  # as RQ describes it
+    args: list[EncodableT] = [DELIVERY_TTL_S, event, action, body, job_id, events.key]
+    args += [delivery_id, shown]
+    return keys, args
 
 
 def load_delivery(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -13,6 +15,7 @@ import pytest
 import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
+from rq.utils import utcformat, utcparse
 
 from bot.app import create_app
 from bot.queue import EVENTS
@@ -283,16 +286,37 @@ def test_a_queued_delivery_job_is_the_hash_rq_saves(redis_client: redis.Redis) -
     rqs = queue.delivery_job("d-hash").to_dict()
     encoder = redis_client.get_encoder()  # as redis-py sends RQ's own save
     as_redis = {k.encode(): encoder.encode(v) for k, v in rqs.items()}
+    # The script stores the call uncompressed (Lua has no zlib), which RQ reads as well.
+    as_redis[b"data"] = zlib.decompress(as_redis[b"data"])
     stamps = (b"created_at", b"enqueued_at")
     assert {k: v for k, v in saved.items() if k not in stamps} == {
         k: v for k, v in as_redis.items() if k not in stamps and v != b""
     }
+    assert saved[b"created_at"] == saved[b"enqueued_at"]
+    utcparse(saved[b"created_at"].decode())  # RQ's own format
     job = Job.fetch("event-d-hash", connection=redis_client, serializer=JSONSerializer)
     assert (job.func_name, job.args, job.retries_left) == (
         "bot.jobs.handle_delivery",
         ["d-hash"],
         3,
     )
+
+
+@pytest.mark.parametrize(
+    "moment",
+    ["1970-01-01T00:00:00.000000", "2000-02-29T23:59:59.999999", "2024-12-31T12:34:56.000001",
+     "2026-03-01T00:00:00.500000", "2100-03-01T01:02:03.040506", "2399-12-31T23:59:59.000000"],
+)  # fmt: skip
+def test_the_scripts_clock_writes_rqs_timestamps(redis_client: redis.Redis, moment: str) -> None:
+    from bot.claim_script import UTC_STAMP
+
+    at = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+    seconds = int(at.timestamp())
+    stamp = redis_client.eval(
+        UTC_STAMP + "return utc_stamp(tonumber(ARGV[1]), tonumber(ARGV[2]))",
+        0, seconds, at.microsecond,
+    )  # fmt: skip
+    assert stamp.decode() == utcformat(at)
 
 
 def test_concurrent_distinct_deliveries_are_each_queued_once(

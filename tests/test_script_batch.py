@@ -9,6 +9,7 @@ import redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 from bot.script_batch import MAX_BATCH, ScriptBatcher
 from tests.doubles.server import free_port
@@ -122,3 +123,24 @@ def test_a_caller_that_goes_away_does_not_stop_the_others(
     results = asyncio.run(run())
     assert len(results) == 5
     assert redis_client.lrange("gone", 0, -1)[-5:] == [str(i).encode() for i in range(5)]
+
+
+def test_a_call_that_fails_in_redis_fails_alone(redis_url: str, redis_client: redis.Redis) -> None:
+    # Fails on its own argument "bad"; the others in the same round trip still run and answer.
+    script = "if ARGV[1] == 'bad' then return redis.error_reply('refused') end\n" + APPEND
+
+    async def run() -> list[object]:
+        client = _client(redis_url)
+        batcher = ScriptBatcher(client, script)
+        await batcher(["mixed"], ["warm"])
+        redis_client.delete("mixed")
+        try:
+            calls = (batcher(["mixed"], ["bad" if i == 2 else i]) for i in range(5))
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(run())
+    assert isinstance(results[2], ResponseError) and "refused" in str(results[2])
+    assert [r for i, r in enumerate(results) if i != 2] == [1, 2, 3, 4]
+    assert redis_client.lrange("mixed", 0, -1) == [b"0", b"1", b"3", b"4"]

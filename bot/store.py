@@ -6,7 +6,6 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, cast
 
 from redis import Redis
@@ -24,6 +23,7 @@ from pipeline.models import (
     TaskState,
     Transition,
 )
+from pipeline.ports import Claim
 from pipeline.states import can_move
 
 # The delivery records (bot/deliveries.py) still build their keys through this name.
@@ -125,16 +125,6 @@ end
 return 1
 """
 SPEND_TTL_S = 3 * 86400
-
-
-@dataclass(frozen=True)
-class Claim:
-    created: bool
-    task_id: str  # the live task holding the issue when not created
-
-    @property
-    def busy(self) -> bool:
-        return not self.created
 
 
 def _record(fields: list[Any], events: list[Any]) -> TaskRecord | None:

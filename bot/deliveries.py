@@ -11,9 +11,10 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.typing import EncodableT
 from rq.job import Job
 
+from bot.keys import delivery_payload, delivery_record
 from bot.queue import EVENTS, TaskQueue, delivery_job_id
 from bot.script_batch import ScriptBatcher
-from bot.store import DELIVERY_TTL_S, redis_key
+from bot.store import DELIVERY_TTL_S
 
 
 class Recorded(StrEnum):
@@ -42,10 +43,6 @@ redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[1])
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1])
 return 1
 """
-
-
-def payload_key(delivery_id: str) -> str:
-    return redis_key("delivery", delivery_id, "payload")
 
 
 def record_and_queue(
@@ -85,7 +82,7 @@ def _claim_arguments(
     record = {"event": event, "action": action, "received_at": time.time(), "state": "queued"}
     fixed, own = queue.delivery_job_parts(delivery_id)
     fields: list[EncodableT] = [fixed, *(item for pair in own.items() for item in pair)]
-    keys = [redis_key("delivery", delivery_id), payload_key(delivery_id), Job.key_for(job_id)]
+    keys = [delivery_record(delivery_id), delivery_payload(delivery_id), Job.key_for(job_id)]
     keys.append(events.key)
     args: list[EncodableT] = [DELIVERY_TTL_S, json.dumps(record), body, job_id, events.key]
     args.extend(fields)
@@ -95,8 +92,8 @@ def _claim_arguments(
 def load_delivery(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:
     """The event name and raw payload of a recorded delivery."""
     pipe = redis.pipeline(transaction=False)
-    pipe.get(redis_key("delivery", delivery_id))
-    pipe.get(payload_key(delivery_id))
+    pipe.get(delivery_record(delivery_id))
+    pipe.get(delivery_payload(delivery_id))
     meta, body = pipe.execute()
     if meta is None or body is None:
         return None
@@ -105,7 +102,7 @@ def load_delivery(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:
 
 def reopen_delivery(redis: Redis, delivery_id: str) -> None:
     """Mark a delivery as received-but-not-handled, so its redelivery is queued again."""
-    meta_key = redis_key("delivery", delivery_id)
+    meta_key = delivery_record(delivery_id)
     raw = redis.get(meta_key)
     if raw is not None:
         meta = {**json.loads(raw), "state": "received"}

@@ -27,7 +27,6 @@ from pipeline.ports import Claim
 from pipeline.states import can_move
 
 # The delivery records (bot/deliveries.py) still build their keys through this name.
-redis_key = keys.redis_key
 DELIVERY_TTL_S = 3 * 24 * 3600 + 3600  # GitHub redelivers up to 3 days back
 TASK_TTL_S = 90 * 24 * 3600
 STATS_TTL_S = 400 * 24 * 3600  # outlives every task record, so an outcome can be taken back

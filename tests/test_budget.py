@@ -11,8 +11,9 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
+from bot.keys import redis_key
 from bot.queue import rq_redis, tier_queue
-from bot.store import redis_key, utc_day
+from bot.store import utc_day
 from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
 from tests.doubles.models import Turn

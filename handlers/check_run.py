@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.context import Outcome, writer_client
-from handlers.issue_comment import obey_command
+from handlers.issue_comment import Command, obey_command
 from pipeline.context import Context
 from pipeline.messages import AUDIT_CHECK, REVIEW_CHECK
 from pipeline.models import TaskRecord
@@ -37,7 +37,7 @@ def act_on_check_button(event: dict[str, Any], ctx: Context) -> Outcome:
     record = _task_of(run, gh.repo_id, ctx)
     if record is None:
         return Outcome.ignore(f"check run {run.get('id')} belongs to no task here")
-    return obey_command(command, "", record, event, ctx, via)
+    return obey_command(Command(command, "", via), record, event, ctx)
 
 
 def _task_of(run: dict[str, Any], repo_id: int, ctx: Context) -> TaskRecord | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.context import Action, Outcome, may_write, repo_of, writer_client
@@ -22,6 +23,15 @@ COMMANDS = ("retry", "cancel", "status")
 _COMMAND = re.compile(r"^/crew\s+(?P<name>[a-z]+)\b(?P<rest>.*)$", re.DOTALL)
 
 
+@dataclass(frozen=True)
+class Command:
+    """A writer's `/crew` command or check-run button: its name, its words, where it came from."""
+
+    name: str
+    rest: str
+    via: str  # "/crew retry", "the Retry button": named in the note of a cancellation
+
+
 def act_on_comment(event: dict[str, Any], ctx: Context) -> Outcome:
     sender = event.get("sender") or {}
     if sender.get("type") == "Bot":
@@ -38,7 +48,7 @@ def _run_command(name: str, rest: str, event: dict[str, Any], ctx: Context) -> O
     if isinstance(gh, Outcome):
         return gh  # a reader's command: data, and no reply to engage with
     record = task_for_thread(event, ctx)
-    outcome = obey_command(name, rest, record, event, ctx, "/crew " + name)
+    outcome = obey_command(Command(name, rest, "/crew " + name), record, event, ctx)
     if outcome.action is Action.IGNORED:
         number = int(event["issue"]["number"])
         reply_once(gh, number, f"Feature Crew cannot act on `/crew {name}`: {outcome.reason}.", ctx)
@@ -46,17 +56,12 @@ def _run_command(name: str, rest: str, event: dict[str, Any], ctx: Context) -> O
 
 
 def obey_command(
-    name: str,
-    rest: str,
-    record: TaskRecord | None,
-    event: dict[str, Any],
-    ctx: Context,
-    via: str,
+    command: Command, record: TaskRecord | None, event: dict[str, Any], ctx: Context
 ) -> Outcome:
     """A writer's cancel, retry or status on a task: one decision for comments and buttons."""
-    login = event["sender"]["login"]
+    login, name = event["sender"]["login"], command.name
     if name == "cancel":
-        return cancel_record(record, event, ctx, f"cancelled by @{login} with {via}")
+        return cancel_record(record, event, ctx, f"cancelled by @{login} with {command.via}")
     if name not in COMMANDS:
         known = ", ".join(f"`/crew {c}`" for c in COMMANDS)
         return Outcome.ignore(f"it is not a command (the commands are {known})")
@@ -65,7 +70,7 @@ def obey_command(
     if name == "status":
         refresh_status(record, repo_of(event, ctx), ctx)
         return Outcome(Action.REFRESHED, f"status of {record.id} refreshed", task_id=record.id)
-    return request_changes(record, human_feedback(login, rest, []), event, ctx)
+    return request_changes(record, human_feedback(login, command.rest, []), event, ctx)
 
 
 def _answer_question(event: dict[str, Any], ctx: Context) -> Outcome:

@@ -103,7 +103,7 @@ def _refresh_body(gh: Repo, pull: dict[str, Any], body: str) -> dict[str, Any]:
     return gh.update_pull(int(pull["number"]), body=body)
 
 
-def upsert_check_run(
+def upsert_check_run(  # noqa: PLR0913 - keyword-only, each named at the call
     gh: Repo,
     *,
     sha: str,

@@ -38,7 +38,7 @@ NUDGE = (
 )
 
 
-def ask_reviewer(
+def ask_reviewer(  # noqa: PLR0913 - keyword-only, each named at the call
     *,
     system: str,
     prompt: str,

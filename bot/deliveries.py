@@ -13,9 +13,10 @@ from rq.job import Job
 from rq.utils import truncate_long_string
 
 from bot.claim_script import claim_and_queue_script
+from bot.keys import delivery_payload, delivery_record
 from bot.queue import EVENTS, TaskQueue, delivery_job_id
 from bot.script_batch import ScriptBatcher
-from bot.store import DELIVERY_TTL_S, redis_key
+from bot.store import DELIVERY_TTL_S
 
 
 class Recorded(StrEnum):
@@ -26,10 +27,6 @@ class Recorded(StrEnum):
 # Claim and enqueue in one script (bot/claim_script.py): with a claim first and a MULTI after,
 # concurrent posts of one id all saw the claim still "received" and each queued it again.
 _DESCRIPTION_MAX = 75  # RQ cuts each argument of a job's description so
-
-
-def payload_key(delivery_id: str) -> str:
-    return redis_key("delivery", delivery_id, "payload")
 
 
 def record_and_queue(
@@ -76,7 +73,7 @@ def _claim_arguments(
 ) -> tuple[list[str], list[EncodableT]]:
     job_id = delivery_job_id(delivery_id)
     events = queue.queues[EVENTS]
-    keys = [redis_key("delivery", delivery_id), payload_key(delivery_id), Job.key_for(job_id)]
+    keys = [delivery_record(delivery_id), delivery_payload(delivery_id), Job.key_for(job_id)]
     keys += [events.key, events.redis_queues_keys]
     shown = truncate_long_string(repr(delivery_id), _DESCRIPTION_MAX)  # as RQ describes it
     args: list[EncodableT] = [DELIVERY_TTL_S, event, action, body, job_id, events.key]
@@ -87,8 +84,8 @@ def _claim_arguments(
 def load_delivery(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:
     """The event name and raw payload of a recorded delivery."""
     pipe = redis.pipeline(transaction=False)
-    pipe.get(redis_key("delivery", delivery_id))
-    pipe.get(payload_key(delivery_id))
+    pipe.get(delivery_record(delivery_id))
+    pipe.get(delivery_payload(delivery_id))
     meta, body = pipe.execute()
     if meta is None or body is None:
         return None
@@ -97,7 +94,7 @@ def load_delivery(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:
 
 def reopen_delivery(redis: Redis, delivery_id: str) -> None:
     """Mark a delivery as received-but-not-handled, so its redelivery is queued again."""
-    meta_key = redis_key("delivery", delivery_id)
+    meta_key = delivery_record(delivery_id)
     raw = redis.get(meta_key)
     if raw is not None:
         meta = {**json.loads(raw), "state": "received"}

@@ -21,9 +21,10 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot import jobs
+from bot.backends import Backends
 from bot.local import answer_question
 from bot.local_repo import client_for_task
-from bot.queue import ALL_QUEUES, TaskQueue
+from bot.queue import ALL_QUEUES
 from bot.settings import Settings
 from bot.store import Superseded, TaskStore
 from bot.tiers import live_listeners
@@ -135,7 +136,8 @@ class Follower:
 
     def follow(self) -> TaskRecord:
         """Until the task is reviewed, stopped, or waits on something this command cannot give."""
-        store = TaskStore(self.redis)
+        backends = Backends.on(self.redis, self.settings)
+        store = backends.store
         attempts = self.settings.config.github.max_attempts
         display = Display(self.err, attempts)
         watch = VanishWatch(self.vanished_after_s)
@@ -150,8 +152,7 @@ class Follower:
                 text = self._answer_for(record.progress.question or "")
                 if text is None:
                     return record
-                queue = TaskQueue(self.redis, self.settings.config.worker)
-                answer_question(store, queue, record, text, attempts)
+                answer_question(store, backends.queue, record, text, attempts)
                 continue
             name = unserved_queue(self.redis, self.task_id)
             if name is None and watch.vanished(self.redis, record):

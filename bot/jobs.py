@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -19,14 +20,12 @@ from rq.timeouts import JobTimeoutException
 from bot import forgotten, retention
 from bot.backends import Backends
 from bot.deliveries import load_delivery, reopen_delivery
-from bot.github import GitHubApp
-from bot.local_repo import client_for_task
 from bot.queue import rq_redis, tier_queue
 from bot.settings import Settings, load_settings
 from bot.store import Superseded
-from handlers import HandlerContext, dispatch
+from handlers import dispatch
 from pipeline import land, review_job, run, uptodate
-from pipeline.deps import Deps
+from pipeline.context import Context
 from pipeline.errors import (
     FeatureCrewError,
     PermanentError,
@@ -34,12 +33,10 @@ from pipeline.errors import (
     TaskCancelled,
     TransientError,
 )
-from pipeline.gitauth import git_host_for
 from pipeline.messages import AUDIT_CHECK
 from pipeline.models import TERMINAL_STATES, TaskState
 from pipeline.publish import close_open_checks, upsert_check_run
 from pipeline.router import planned_tier
-from pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,45 +63,34 @@ def _deadline(settings: Settings) -> float:
     return time.monotonic() + limit - min(120, limit // 4)
 
 
-def _deps(redis: Redis) -> Deps:
+def _deps(redis: Redis, backends: Backends | None = None) -> Context:
     settings = _current_settings()
-    github = GitHubApp.from_settings(settings, redis)  # None: only local tasks can run
-    backends = Backends.on(redis, settings)
-    return Deps(
-        settings=settings,
-        store=backends.store,
-        queue=backends.queue,
-        github=github,
-        workspace=Workspace(settings.env.home, git_host=git_host_for(settings.api_url)),
-        repos=client_for_task(github, redis),
-        deadline=_deadline(settings),
-    )
+    backends = backends or Backends.on(redis, settings)
+    return backends.context(settings, deadline=_deadline(settings))
 
 
-def _with_deps(work: Callable[[Deps], T]) -> T:
+def _with_backends(work: Callable[[Backends, Context], T]) -> T:
     # Clients are built inside the job: RQ forks a child per job and sockets do not survive.
-    redis = rq_redis(_current_settings().env.redis_url)
+    settings = _current_settings()
+    backends = Backends.on(rq_redis(settings.env.redis_url), settings)
     try:
-        return work(_deps(redis))
+        return work(backends, _deps(backends.redis, backends))
     finally:
-        redis.close()
+        backends.redis.close()
+
+
+def _with_deps(work: Callable[[Context], T]) -> T:
+    return _with_backends(lambda _, deps: work(deps))
 
 
 def handle_delivery(delivery_id: str) -> str:
-    def work(deps: Deps) -> str:
-        found = load_delivery(deps.store.redis, delivery_id)
+    def work(backends: Backends, deps: Context) -> str:
+        found = load_delivery(backends.redis, delivery_id)
         if found is None:
             return "expired: delivery payload no longer stored"
         event, body = found
-        if deps.github is None:
-            raise PermanentError("GitHub App credentials missing", public="App not configured")
-        ctx = HandlerContext(
-            settings=deps.settings,
-            github=deps.github,
-            store=deps.store,
-            queue=deps.queue,
-            delivery_id=delivery_id,
-        )
+        deps.app()  # no App configured: raises, as no handler could act
+        ctx = replace(deps, delivery_id=delivery_id)
         try:
             outcome = dispatch(event, json.loads(body), ctx)
         except PermanentError as err:
@@ -118,75 +104,77 @@ def handle_delivery(delivery_id: str) -> str:
         log.info("delivery %s: %s (%s)", delivery_id, outcome.action, outcome.reason)
         return f"{outcome.action}: {outcome.reason}"
 
-    return _with_deps(work)
+    return _with_backends(work)
 
 
 def run_task(task_id: str) -> str:
-    def work(deps: Deps) -> str:
+    def work(backends: Backends, deps: Context) -> str:
         job = get_current_job()
-        moved = _move_to_its_tier(task_id, job, deps)
+        moved = _move_to_its_tier(task_id, job, backends, deps)
         if moved is not None:
             return moved
         owner = job.id if job is not None else f"local-{uuid.uuid4().hex}"
         # One run per task at a time; the same job re-run after a crash takes its lease back.
-        with deps.store.lease(task_id, owner, deps.settings.config.worker.task_timeout_s):
+        with backends.store.lease(task_id, owner, deps.config.worker.task_timeout_s):
             return _guarded(task_id, deps, lambda: run.run_task(task_id, deps))
 
-    return _with_deps(work)
+    return _with_backends(work)
 
 
-def _move_to_its_tier(task_id: str, job: Job | None, deps: Deps) -> str | None:
+def _move_to_its_tier(
+    task_id: str, job: Job | None, backends: Backends, deps: Context
+) -> str | None:
     """A job not on its task's tier queue (a new task, routed here) moves there instead."""
-    record = deps.store.get(task_id)
+    record = backends.store.get(task_id)
     if job is None or record is None or record.progress.state in TERMINAL_STATES:
         return None
-    tier = planned_tier(record, deps.settings.config.triage)
+    tier = planned_tier(record, deps.config.triage)
     if job.origin != tier_queue(tier):
-        deps.queue.move_to_tier(task_id, tier, job.id)
+        backends.queue.move_to_tier(task_id, tier, job.id)
         return f"routed to tier {tier}"
     if record.progress.notice:  # a worker for its tier has come: the wait is over
-        deps.store.update(task_id, notice=None)
+        backends.store.update(task_id, notice=None)
     return None
 
 
 def update_branch(task_id: str, request_id: str) -> str:
     """The base moved under the task's PR: rebase, push, audit and review again."""
 
-    def work(deps: Deps) -> str:
+    def work(backends: Backends, deps: Context) -> str:
         job = get_current_job()
         owner = job.id if job is not None else f"local-{uuid.uuid4().hex}"
         # Never while an attempt of the same task runs: both would push the one branch.
-        with deps.store.lease(task_id, owner, deps.settings.config.worker.task_timeout_s):
+        with backends.store.lease(task_id, owner, deps.config.worker.task_timeout_s):
             return _guarded(
                 task_id, deps, lambda: uptodate.bring_up_to_date(task_id, request_id, deps)
             )
 
-    return _with_deps(work)
+    return _with_backends(work)
 
 
 def tidy() -> str:
     """Retention: old task records and finished tasks' mirror branches go; then tomorrow's."""
 
-    def work(deps: Deps) -> str:
-        days = deps.settings.config.worker.retention_days
-        done = retention.tidy(deps.store, deps.workspace, days)
+    def work(backends: Backends, deps: Context) -> str:
+        days = deps.config.worker.retention_days
+        done = retention.tidy(backends.store, deps.workspace, days)
         tomorrow = datetime.now(UTC).replace(hour=3, minute=0, second=0) + timedelta(days=1)
-        deps.queue.enqueue_tidy(at=tomorrow)
+        backends.queue.enqueue_tidy(at=tomorrow)
         return f"{done}"
 
-    return _with_deps(work)
+    return _with_backends(work)
 
 
 def forget_repositories(repo_ids: list[int]) -> str:
     """The App lost these repositories (uninstalled): their mirrors and worktrees go, here
     now and on every other worker at its next sweep."""
 
-    def work(deps: Deps) -> str:
-        forgotten.record_forgotten(deps.store.redis, repo_ids)
-        removed = forgotten.sweep_forgotten(deps.store.redis, deps.workspace)
+    def work(backends: Backends, deps: Context) -> str:
+        forgotten.record_forgotten(backends.redis, repo_ids)
+        removed = forgotten.sweep_forgotten(backends.redis, deps.workspace)
         return f"removed {len(removed)} mirrors"
 
-    return _with_deps(work)
+    return _with_backends(work)
 
 
 def review_task(task_id: str, head_sha: str) -> str:
@@ -205,7 +193,7 @@ def merge_task(task_id: str, approved_sha: str) -> str:
     )
 
 
-def _guarded(task_id: str, deps: Deps, work: Callable[[], TaskState]) -> str:
+def _guarded(task_id: str, deps: Context, work: Callable[[], TaskState]) -> str:
     """The job boundary: permanent errors stop the task; transient ones go back to RQ."""
     try:
         return work().value
@@ -222,7 +210,7 @@ def _guarded(task_id: str, deps: Deps, work: Callable[[], TaskState]) -> str:
         _stop_task(task_id, deps, err.public, audit_refused=isinstance(err, SandboxUnavailable))
         return TaskState.FAILED.value
     except JobTimeoutException:
-        limit = deps.settings.config.worker.task_timeout_s
+        limit = deps.config.worker.task_timeout_s
         log.warning("task %s hit the job timeout (%s s)", task_id, limit)
         _stop_task(task_id, deps, f"the task took longer than its {limit} s limit")
         return TaskState.FAILED.value
@@ -234,7 +222,7 @@ def _guarded(task_id: str, deps: Deps, work: Callable[[], TaskState]) -> str:
         return TaskState.FAILED.value
 
 
-def _stop_task(task_id: str, deps: Deps, reason: str, *, audit_refused: bool = False) -> None:
+def _stop_task(task_id: str, deps: Context, reason: str, *, audit_refused: bool = False) -> None:
     """Mark the task failed and say so on the issue; best effort, never raises.
 
     audit_refused: the confinement could not be built, so the open pull request's audit check

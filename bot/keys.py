@@ -80,6 +80,15 @@ def token(installation_id: int, repo_name: str) -> str:
     return redis_key("token", installation_id, repo_name)
 
 
+# Webhook deliveries: what arrived (event, state) and its raw payload, kept for a few days.
+def delivery_record(delivery_id: str) -> str:
+    return redis_key("delivery", delivery_id)
+
+
+def delivery_payload(delivery_id: str) -> str:
+    return redis_key("delivery", delivery_id, "payload")
+
+
 FORGOTTEN_REPOS = redis_key("forgotten-repos")  # hash: repository id -> time of the uninstall
 
 # Local mode: the thread numbers of a repository's branches, and a task's local "GitHub".

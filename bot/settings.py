@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.config import ConfigError, OperatorConfig, load_config
 from pipeline.endpoints import ModelEndpoints
+from pipeline.invalid import describe_invalid
 
 
 def _default_home() -> Path:
@@ -172,8 +173,6 @@ def load_settings() -> Settings:
     try:
         env = EnvSettings()
     except ValidationError as err:
-        first = err.errors()[0]
-        name = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r})") from None
+        raise ConfigError(describe_invalid(err, limit=1)) from None
     config = load_config(_config_path(env))
     return Settings(env=env, config=config, private_key=_private_key(env))

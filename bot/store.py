@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, cast
 
 from redis import Redis
@@ -28,10 +27,10 @@ from pipeline.models import (
     TaskState,
     Transition,
 )
+from pipeline.ports import Claim
 from pipeline.states import can_move
 
 # The delivery records (bot/deliveries.py) still build their keys through this name.
-redis_key = keys.redis_key
 DELIVERY_TTL_S = 3 * 24 * 3600 + 3600  # GitHub redelivers up to 3 days back
 STATS_TTL_S = 400 * 24 * 3600  # outlives every task record, so an outcome can be taken back
 
@@ -77,16 +76,6 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-@dataclass(frozen=True)
-class Claim:
-    created: bool
-    task_id: str  # the live task holding the issue when not created
-
-    @property
-    def busy(self) -> bool:
-        return not self.created
 
 
 def _record(fields: list[Any], events: list[Any]) -> TaskRecord | None:

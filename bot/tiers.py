@@ -13,13 +13,10 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 from rq.worker import BaseWorker
 
-from bot.github import GitHubApp
-from bot.local_repo import client_for_task
+from bot.backends import Backends
 from bot.queue import TIERS, tier_queue
 from bot.settings import Settings
-from bot.store import TaskStore
 from pipeline.models import TaskRecord, TaskState
-from pipeline.status import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +56,8 @@ def notice_unserved_tiers(settings: Settings, redis: Redis, now: float | None = 
     """Tasks waiting longer than the configured time on a tier nobody serves say so, once."""
     now = time.time() if now is None else now
     wait = settings.config.worker.unserved_tier_notice_s
-    store, noticed = TaskStore(redis), []
+    backends, noticed = Backends.on(redis, settings), []
+    store = backends.store
     for tier in TIERS:
         name = tier_queue(tier)
         queue = Queue(name, connection=redis, serializer=JSONSerializer)
@@ -75,16 +73,15 @@ def notice_unserved_tiers(settings: Settings, redis: Redis, now: float | None = 
                 f"no worker takes tier {tier} tasks (queue `{name}`) and this one has waited "
                 f"{wait // 60} min; start one with `feature-crew worker --tiers {tier}`"
             )
-            _say(settings, redis, store.update(record.id, notice=note))
+            _say(settings, backends, store.update(record.id, notice=note))
             noticed.append(record.id)
     return noticed
 
 
-def _say(settings: Settings, redis: Redis, record: TaskRecord) -> None:
+def _say(settings: Settings, backends: Backends, record: TaskRecord) -> None:
     try:
-        gh = client_for_task(GitHubApp.from_settings(settings, redis), redis)(record)
-        login = gh.identity().bot_login
-        Reporter(TaskStore(redis), gh, login, settings.config.github.max_attempts).refresh(record)
+        ctx = backends.context(settings)
+        ctx.reporter(ctx.repo(record)).refresh(record)
     except Exception:  # best effort: forget the notice so the next pass posts it again
         log.exception("could not post the unserved-tier notice of %s", record.id)
-        TaskStore(redis).update(record.id, notice=None)
+        backends.store.update(record.id, notice=None)

@@ -19,9 +19,10 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from bot import jobs
+from bot.backends import Backends
 from bot.forgotten import sweep_forgotten
 from bot.hardening import PR_SET_PDEATHSIG, make_non_dumpable, prctl
-from bot.queue import ALL_QUEUES, EVENTS, REVIEWS, TIERS, TaskQueue, queues_for, rq_redis
+from bot.queue import ALL_QUEUES, EVENTS, REVIEWS, TIERS, queues_for, rq_redis
 from bot.settings import Settings
 from bot.telemetry import init_sentry
 from bot.tiers import notice_unserved_tiers
@@ -86,7 +87,7 @@ def run_worker(
     worker = build_worker(settings, queues=queues)
     sweep_forgotten(worker.connection, Workspace(settings.env.home))  # uninstalled meanwhile
     # Retention runs daily; each pass queues the next, this one starts the chain (once a day).
-    TaskQueue(worker.connection, settings.config.worker).enqueue_tidy()
+    Backends.on(worker.connection, settings).queue.enqueue_tidy()
     # Every job runs in a forked horse (the sidecar's too): keep what is loaded by now out of
     # the collector, so a horse's full collection does not write to, and so copy, every page it
     # inherited (measured: 477 ms in a fork of a 143 MB parent, 5 ms frozen).

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.check_run import act_on_check_button
-from handlers.context import Handler, HandlerContext, Outcome
+from handlers.context import Handler, Outcome
 from handlers.installation import forget_installation, note_installation
 from handlers.issue_comment import act_on_comment
 from handlers.issues import cancel_task_on_close, cancel_task_on_unlabel, queue_task_for_label
 from handlers.pull_request import record_pull_closed
 from handlers.pull_request_review import act_on_human_review
 from handlers.push import pushed_to_default_branch, update_pulls_on_base_push
+from pipeline.context import Context
 
-__all__ = ["HANDLERS", "Handler", "HandlerContext", "Outcome", "dispatch", "wants"]
+__all__ = ["HANDLERS", "Handler", "Outcome", "dispatch", "wants"]
 
 # check_run: GitHub echoes our own check runs too; only a person clicks their buttons.
 HUMAN_ONLY = frozenset({"issues", "issue_comment", "pull_request_review", "check_run"})
@@ -47,7 +48,7 @@ def wants(event: str, action: str, payload: dict[str, Any]) -> bool:
     return not (is_bot and event in HUMAN_ONLY)
 
 
-def dispatch(event: str, payload: dict[str, object], ctx: HandlerContext) -> Outcome:
+def dispatch(event: str, payload: dict[str, object], ctx: Context) -> Outcome:
     handler = HANDLERS.get((event, str(payload.get("action") or "")))
     if handler is None:
         return Outcome.ignore(f"no handler for {event}.{payload.get('action')}")

@@ -1,4 +1,4 @@
-"""What a handler gets: the settings and the adapters it may use to decide and enqueue."""
+"""What a handler decides (an Outcome), and the guards all share: who sent it, may they write."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from pipeline.context import Context
+
 if TYPE_CHECKING:
-    from bot.github import GitHubApp
-    from bot.github_repo import RepoClient
-    from bot.queue import TaskQueue
-    from bot.settings import Settings
-    from bot.store import TaskStore
+    from pipeline.ports import Repo
 
 WRITER_ROLES = frozenset({"admin", "maintain", "write"})
 
@@ -43,41 +41,35 @@ class Outcome:
         return cls(Action.IGNORED, reason)
 
 
-@dataclass(frozen=True)
-class HandlerContext:
-    settings: Settings
-    github: GitHubApp
-    store: TaskStore
-    queue: TaskQueue
-    delivery_id: str
-
-    def repo(self, event: dict[str, Any]) -> RepoClient:
-        repository = event["repository"]
-        return self.github.for_repo(
-            int(event["installation"]["id"]), repository["full_name"], int(repository["id"])
-        )
-
-    def may_write(self, gh: RepoClient, login: str) -> bool:
-        """Write, maintain or admin on the repository, asked from the API and cached briefly."""
-        ttl = self.settings.config.github.permission_cache_s
-        cached = self.store.cache_get("perm", gh.repo_id, login)
-        if cached is None:
-            cached = gh.role_of(login)
-            self.store.cache_set(cached, ttl, "perm", gh.repo_id, login)
-        return cached in WRITER_ROLES
+def repo_of(event: dict[str, Any], ctx: Context) -> Repo:
+    """The client of the repository an event is about, through the App's installation."""
+    repository = event["repository"]
+    return ctx.app().for_repo(
+        int(event["installation"]["id"]), repository["full_name"], int(repository["id"])
+    )
 
 
-def writer_client(event: dict[str, Any], ctx: HandlerContext) -> RepoClient | Outcome:
+def may_write(ctx: Context, gh: Repo, login: str) -> bool:
+    """Write, maintain or admin on the repository, asked from the API and cached briefly."""
+    ttl = ctx.config.github.permission_cache_s
+    cached = ctx.store.cache_get("perm", gh.repo_id, login)
+    if cached is None:
+        cached = gh.role_of(login)
+        ctx.store.cache_set(cached, ttl, "perm", gh.repo_id, login)
+    return cached in WRITER_ROLES
+
+
+def writer_client(event: dict[str, Any], ctx: Context) -> Repo | Outcome:
     """The repository's client when a human writer sent this event; else why it is ignored."""
     sender = event.get("sender") or {}
     if sender.get("type") == "Bot":
         return Outcome.ignore(f"sender {sender.get('login')} is a bot")
     if not (event.get("installation") or {}).get("id"):
         return Outcome.ignore("delivery has no installation")
-    gh = ctx.repo(event)
-    if not ctx.may_write(gh, sender["login"]):
+    gh = repo_of(event, ctx)
+    if not may_write(ctx, gh, sender["login"]):
         return Outcome.ignore(f"{sender['login']} may not write to {gh.full_name}")
     return gh
 
 
-Handler = Callable[[dict[str, Any], HandlerContext], Outcome]
+Handler = Callable[[dict[str, Any], Context], Outcome]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from handlers.context import Action, HandlerContext, Outcome, writer_client
+from handlers.context import Action, Outcome, may_write, repo_of, writer_client
 from handlers.replies import reply_once
 from handlers.tasks import (
     cancel_record,
@@ -14,6 +15,7 @@ from handlers.tasks import (
     resume_on_answer,
     task_for_thread,
 )
+from pipeline.context import Context
 from pipeline.models import TaskRecord, TaskState
 from pipeline.prompts import human_feedback
 
@@ -21,7 +23,16 @@ COMMANDS = ("retry", "cancel", "status")
 _COMMAND = re.compile(r"^/crew\s+(?P<name>[a-z]+)\b(?P<rest>.*)$", re.DOTALL)
 
 
-def act_on_comment(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+@dataclass(frozen=True)
+class Command:
+    """A writer's `/crew` command or check-run button: its name, its words, where it came from."""
+
+    name: str
+    rest: str
+    via: str  # "/crew retry", "the Retry button": named in the note of a cancellation
+
+
+def act_on_comment(event: dict[str, Any], ctx: Context) -> Outcome:
     sender = event.get("sender") or {}
     if sender.get("type") == "Bot":
         return Outcome.ignore(f"sender {sender.get('login')} is a bot")
@@ -32,12 +43,12 @@ def act_on_comment(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     return _answer_question(event, ctx)
 
 
-def _run_command(name: str, rest: str, event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+def _run_command(name: str, rest: str, event: dict[str, Any], ctx: Context) -> Outcome:
     gh = writer_client(event, ctx)
     if isinstance(gh, Outcome):
         return gh  # a reader's command: data, and no reply to engage with
     record = task_for_thread(event, ctx)
-    outcome = obey_command(name, rest, record, event, ctx, "/crew " + name)
+    outcome = obey_command(Command(name, rest, "/crew " + name), record, event, ctx)
     if outcome.action is Action.IGNORED:
         number = int(event["issue"]["number"])
         reply_once(gh, number, f"Feature Crew cannot act on `/crew {name}`: {outcome.reason}.", ctx)
@@ -45,29 +56,24 @@ def _run_command(name: str, rest: str, event: dict[str, Any], ctx: HandlerContex
 
 
 def obey_command(
-    name: str,
-    rest: str,
-    record: TaskRecord | None,
-    event: dict[str, Any],
-    ctx: HandlerContext,
-    via: str,
+    command: Command, record: TaskRecord | None, event: dict[str, Any], ctx: Context
 ) -> Outcome:
     """A writer's cancel, retry or status on a task: one decision for comments and buttons."""
-    login = event["sender"]["login"]
+    login, name = event["sender"]["login"], command.name
     if name == "cancel":
-        return cancel_record(record, event, ctx, f"cancelled by @{login} with {via}")
+        return cancel_record(record, event, ctx, f"cancelled by @{login} with {command.via}")
     if name not in COMMANDS:
         known = ", ".join(f"`/crew {c}`" for c in COMMANDS)
         return Outcome.ignore(f"it is not a command (the commands are {known})")
     if record is None:
         return Outcome.ignore("there is no Feature Crew task on this thread")
     if name == "status":
-        refresh_status(record, ctx.repo(event), ctx)
+        refresh_status(record, repo_of(event, ctx), ctx)
         return Outcome(Action.REFRESHED, f"status of {record.id} refreshed", task_id=record.id)
-    return request_changes(record, human_feedback(login, rest, []), event, ctx)
+    return request_changes(record, human_feedback(login, command.rest, []), event, ctx)
 
 
-def _answer_question(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+def _answer_question(event: dict[str, Any], ctx: Context) -> Outcome:
     issue = event.get("issue") or {}
     if "pull_request" in issue or not (event.get("installation") or {}).get("id"):
         return Outcome.ignore("not a comment on an issue")
@@ -77,6 +83,6 @@ def _answer_question(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
         return Outcome.ignore("no question is waiting on this issue")
     login = event["sender"]["login"]
     author = (issue.get("user") or {}).get("login")
-    if login != author and not ctx.may_write(ctx.repo(event), login):
+    if login != author and not may_write(ctx, repo_of(event, ctx), login):
         return Outcome.ignore(f"{login} is neither the author nor a writer")
     return resume_on_answer(record, event, ctx)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers.context import Action, HandlerContext, Outcome, writer_client
+from handlers.context import Action, Outcome, writer_client
 from handlers.tasks import cancel_task
+from pipeline.context import Context
 from pipeline.labels import label_names
 from pipeline.models import TaskSpec
 
@@ -44,10 +45,10 @@ def spec_from_event(event: dict[str, Any], delivery_id: str) -> TaskSpec:
     )
 
 
-def queue_task_for_label(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+def queue_task_for_label(event: dict[str, Any], ctx: Context) -> Outcome:
     label = (event.get("label") or {}).get("name")
     issue = event.get("issue") or {}
-    if label != ctx.settings.config.github.trigger_label:
+    if label != ctx.config.github.trigger_label:
         return Outcome.ignore(f"label {label!r} is not the trigger")
     if issue.get("state") != "open" or "pull_request" in issue:
         return Outcome.ignore("not an open issue")
@@ -63,15 +64,15 @@ def queue_task_for_label(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     return Outcome(Action.QUEUED, f"task {spec.id} queued", task_id=spec.id)
 
 
-def cancel_task_on_unlabel(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+def cancel_task_on_unlabel(event: dict[str, Any], ctx: Context) -> Outcome:
     label = (event.get("label") or {}).get("name")
     sender = (event.get("sender") or {}).get("login", "someone")
-    if label != ctx.settings.config.github.trigger_label:
+    if label != ctx.config.github.trigger_label:
         return Outcome.ignore(f"label {label!r} is not the trigger")
     return cancel_task(event, ctx, f"the `{label}` label was removed by @{sender}")
 
 
-def cancel_task_on_close(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+def cancel_task_on_close(event: dict[str, Any], ctx: Context) -> Outcome:
     sender = (event.get("sender") or {}).get("login", "someone")
     # Merging the PR closes the issue too: only a task without its PR yet is cancelled.
     return cancel_task(event, ctx, f"the issue was closed by @{sender}", only_before_pr=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.context import Action, HandlerContext, Outcome
+from handlers.context import Action, Outcome, repo_of
 from handlers.tasks import refresh_status
+from pipeline.context import Context
 from pipeline.models import TERMINAL_STATES, TaskState
 
 
-def record_pull_closed(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+def record_pull_closed(event: dict[str, Any], ctx: Context) -> Outcome:
     pull, repo = event.get("pull_request") or {}, event.get("repository") or {}
     task_id = ctx.store.task_for_pull(int(repo.get("id") or 0), int(pull.get("number") or 0))
     record = ctx.store.get(task_id) if task_id else None
@@ -21,5 +22,5 @@ def record_pull_closed(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
     else:
         state, note = TaskState.CANCELLED, f"pull request closed by @{sender} without merging"
     record = ctx.store.transition(record.id, state, note)
-    refresh_status(record, ctx.repo(event), ctx)
+    refresh_status(record, repo_of(event, ctx), ctx)
     return Outcome(Action(state.value), note, record.id)

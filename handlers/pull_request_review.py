@@ -5,21 +5,22 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from handlers.context import Action, HandlerContext, Outcome, writer_client
+from handlers.context import Action, Outcome, writer_client
 from handlers.replies import reply_once
 from handlers.tasks import request_changes
+from pipeline.context import Context
 from pipeline.errors import GitHubError
 from pipeline.messages import render_approval_noted
 from pipeline.models import PUBLISHED_STATES, TERMINAL_STATES, TaskRecord
 from pipeline.prompts import human_feedback
 
 if TYPE_CHECKING:
-    from bot.github_repo import RepoClient
+    from pipeline.ports import Repo
 
 log = logging.getLogger(__name__)
 
 
-def act_on_human_review(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+def act_on_human_review(event: dict[str, Any], ctx: Context) -> Outcome:
     review, pull = event.get("review") or {}, event.get("pull_request") or {}
     state = str(review.get("state") or "").lower()
     if state not in ("approved", "changes_requested"):
@@ -45,10 +46,10 @@ def act_on_human_review(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
 
 
 def _merge_on_approval(
-    record: TaskRecord, sha: str, number: int, gh: RepoClient, ctx: HandlerContext
+    record: TaskRecord, sha: str, number: int, gh: Repo, ctx: Context
 ) -> Outcome:
     """Merge exactly what was approved, never a head pushed after the approval."""
-    if not ctx.settings.config.github.merge_on_approval:
+    if not ctx.config.github.merge_on_approval:
         reply_once(gh, number, "Feature Crew does not merge on approval here "
                    "(`merge_on_approval` is off): merge it yourself.", ctx)  # fmt: skip
         return Outcome.ignore("merge_on_approval is off")
@@ -74,7 +75,7 @@ def _merge_on_approval(
     )
 
 
-def _review_feedback(event: dict[str, Any], gh: RepoClient, number: int) -> tuple[str, str]:
+def _review_feedback(event: dict[str, Any], gh: Repo, number: int) -> tuple[str, str]:
     """The review's words with its inline comments; if those cannot be read, the words alone
     and a note saying so (never the whole review dropped)."""
     review, login = event["review"], event["sender"]["login"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.context import Action, HandlerContext, Outcome
+from handlers.context import Action, Outcome, repo_of
+from pipeline.context import Context
 from pipeline.models import PUBLISHED_STATES
 from pipeline.uptodate import DEBOUNCE_S, request_update
 
@@ -17,15 +18,15 @@ def pushed_to_default_branch(event: dict[str, Any]) -> bool:
     )
 
 
-def update_pulls_on_base_push(event: dict[str, Any], ctx: HandlerContext) -> Outcome:
+def update_pulls_on_base_push(event: dict[str, Any], ctx: Context) -> Outcome:
     """One delayed update per open bot PR; a later push in the window replaces it."""
     if not pushed_to_default_branch(event):
         return Outcome.ignore(f"push to {event.get('ref')} is not to the default branch")
     if not (event.get("installation") or {}).get("id"):
         return Outcome.ignore("delivery has no installation")
-    gh = ctx.repo(event)
+    gh = repo_of(event, ctx)
     base = str(event["repository"]["default_branch"])
-    bot = ctx.github.identity().bot_login
+    bot = ctx.app().identity().bot_login
     queued = []
     for pull in gh.open_pulls(base=base):
         if (pull.get("user") or {}).get("login") != bot:

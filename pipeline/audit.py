@@ -37,7 +37,7 @@ def run_tools(ctx: AuditContext, names: Sequence[str]) -> tuple[ToolResult, ...]
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_audit(
+def run_audit(  # noqa: PLR0913 - keyword-only, each named at the call
     root: Path,
     changed_files: Sequence[str],
     config: SelfAuditConfig,

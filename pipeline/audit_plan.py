@@ -67,7 +67,7 @@ def change_notes(changed: Sequence[str]) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def prepare_audit(
+def prepare_audit(  # noqa: PLR0913 - keyword-only, each named at the call
     *,
     cache: Cache,
     home: Path,

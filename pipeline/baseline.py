@@ -110,7 +110,7 @@ def _load(raw: list[dict[str, Any]]) -> list[Finding]:
 class Baseline:
     """The base commit's findings per tool, as the audit asks for them (a BaseFindings)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only, each named at the call
         self,
         *,
         cache: Cache,

@@ -182,7 +182,7 @@ class _LeaseCallbacks(TokenCallbacks):
                 )
 
 
-def push_with_lease(
+def push_with_lease(  # noqa: PLR0913 - keyword-only, each named at the call
     ws: Workspace,
     repo_id: int,
     *,

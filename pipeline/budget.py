@@ -10,7 +10,7 @@ from pipeline.messages import usd
 from pipeline.models import TaskRecord, TaskState
 
 if TYPE_CHECKING:
-    from pipeline.deps import Deps
+    from pipeline.context import Context
     from pipeline.status import Reporter
 
 S = TaskState
@@ -18,11 +18,11 @@ S = TaskState
 BUDGET_RECHECK_S = 600
 
 
-def meter_for(record: TaskRecord, tier: int, deps: Deps) -> Meter:
+def meter_for(record: TaskRecord, tier: int, ctx: Context) -> Meter:
     """Every model call of the task (generation, reviewer, security review) goes through it."""
-    config = deps.settings.config.tier(tier)
+    config = ctx.config.tier(tier)
     return Meter(
-        ledger=deps.store,
+        ledger=ctx.store,
         task_id=record.id,
         tier=tier,
         budget=config.cost_budget,
@@ -31,18 +31,18 @@ def meter_for(record: TaskRecord, tier: int, deps: Deps) -> Meter:
 
 
 def check_before_work(
-    record: TaskRecord, tier: int, reporter: Reporter, deps: Deps, review_sha: str | None = None
+    record: TaskRecord, tier: int, reporter: Reporter, ctx: Context, review_sha: str | None = None
 ) -> bool:
     """False when the task cannot spend now: it was parked or stopped, and says so."""
-    config = deps.settings.config.tier(tier)
-    spent = deps.store.task_spent(record.id)
+    config = ctx.config.tier(tier)
+    spent = ctx.store.task_spent(record.id)
     if spent >= config.max_task_cost:
-        stop_at_cap(record, TaskCostCapped(spent, config.max_task_cost), reporter, deps)
+        stop_at_cap(record, TaskCostCapped(spent, config.max_task_cost), reporter, ctx)
         return False
-    held = deps.store.held(tier)
+    held = ctx.store.held(tier)
     if config.cost_budget is not None and held >= config.cost_budget:
         over = OverBudget(tier, held, config.cost_budget)
-        park(record, over, reporter, deps, review_sha=review_sha)
+        park(record, over, reporter, ctx, review_sha=review_sha)
         return False
     return True
 
@@ -51,7 +51,7 @@ def park(
     record: TaskRecord,
     over: OverBudget,
     reporter: Reporter,
-    deps: Deps,
+    ctx: Context,
     *,
     review_sha: str | None = None,
     **changes: Any,
@@ -68,40 +68,40 @@ def park(
         "budget being raised"
     )
     record = reporter.move(
-        deps.store.require(record.id),
+        ctx.store.require(record.id),
         S.BUDGET_WAIT,
         note,
         tier=over.tier,
         parked_review=review_sha,
-        cost_usd=deps.store.task_spent(record.id),
+        cost_usd=ctx.store.task_spent(record.id),
         **changes,
     )
     # One check per park: the job id names the transition that parked the task.
-    deps.queue.enqueue_task(record.id, attempt_key=f"budget-{len(record.transitions)}", at=recheck)
+    ctx.queue.enqueue_task(record.id, attempt_key=f"budget-{len(record.transitions)}", at=recheck)
     return S.BUDGET_WAIT
 
 
 def stop_at_cap(
-    record: TaskRecord, capped: TaskCostCapped, reporter: Reporter, deps: Deps
+    record: TaskRecord, capped: TaskCostCapped, reporter: Reporter, ctx: Context
 ) -> TaskState:
     reason = f"{capped.public} (max_task_cost)"
     record = reporter.move(
-        deps.store.require(record.id),
+        ctx.store.require(record.id),
         S.FAILED,
         reason,
         error=reason,
-        cost_usd=deps.store.task_spent(record.id),
+        cost_usd=ctx.store.task_spent(record.id),
     )
     return record.progress.state
 
 
-def resume_parked_review(record: TaskRecord, reporter: Reporter, deps: Deps) -> TaskState:
+def resume_parked_review(record: TaskRecord, reporter: Reporter, ctx: Context) -> TaskState:
     """A review that waited for budget: queue it again once the budget has room."""
     head = str(record.progress.parked_review)
     tier = int(record.progress.tier or 2)
-    if not check_before_work(record, tier, reporter, deps, review_sha=head):
-        return deps.store.require(record.id).progress.state
+    if not check_before_work(record, tier, reporter, ctx, review_sha=head):
+        return ctx.store.require(record.id).progress.state
     reporter.move(record, S.REVIEWING, "budget available; reviewing", parked_review=None)
     round_key = f"after-budget-{len(record.transitions)}"
-    deps.queue.enqueue_review(record.id, head, round_key=round_key)
+    ctx.queue.enqueue_review(record.id, head, round_key=round_key)
     return S.REVIEWING

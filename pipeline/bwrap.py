@@ -141,7 +141,7 @@ def _tree(confinement: Confinement, workdir: Path) -> list[str]:
     return args + _cover(confinement.tree / ".git", str(workdir / ".git"))
 
 
-def command(
+def command(  # noqa: PLR0913 - the parts of one argv
     confinement: Confinement,
     hidden: Iterable[Path],
     workdir: Path,

@@ -9,6 +9,7 @@ from typing import Any, Literal, NamedTuple, get_args
 from pydantic import Field, ValidationError, field_validator
 
 from pipeline.frozen import Frozen as Section
+from pipeline.invalid import describe_invalid
 from pipeline.models import Provider, ReviewCheckName
 from pipeline.paths import ALWAYS_PROTECTED
 
@@ -198,22 +199,11 @@ class ConfigError(Exception):
     """The operator's config cannot be used; the message names the file and the key."""
 
 
-def _describe(err: ValidationError, source: str) -> str:
-    lines = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        if e["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key '{key}'")
-        else:
-            lines.append(f"{source}: '{key}': {e['msg']} (got {e.get('input')!r})")
-    return "; ".join(lines)
-
-
 def parse_config(data: dict[str, Any], source: str = "config") -> OperatorConfig:
     try:
         return OperatorConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_describe(err, source)) from None
+        raise ConfigError(describe_invalid(err, where=source)) from None
 
 
 def load_config(path: Path | None) -> OperatorConfig:

@@ -18,8 +18,7 @@ from pipeline.prompts import generation_prompt, generation_system, repository_ma
 from pipeline.publish import find_own_comment
 
 if TYPE_CHECKING:
-    from pipeline.config import OperatorConfig
-    from pipeline.deps import Deps
+    from pipeline.context import Context, TaskRun
     from pipeline.status import Reporter
 
 log = logging.getLogger(__name__)
@@ -49,44 +48,42 @@ def resolve_conflicts(
     pos: branches.Position,
     paths: tuple[str, ...],
     committer: pygit2.Signature,
-    reporter: Reporter,
-    deps: Deps,
-    config: OperatorConfig,
+    run: TaskRun,
 ) -> str | None:
     """The resolved commit on the base (in the mirror), or None once the PR lists the files.
 
     One model attempt per base and head, even when the job runs again after a crash.
     """
-    spec = record.spec
+    spec, ctx, config, reporter = record.spec, run.ctx, run.config, run.reporter
     attempt_blob = f"conflict-attempt-{pos.base_sha[:12]}-{pos.head_sha[:12]}"
-    if deps.store.load_blob(spec.id, attempt_blob):
+    if ctx.store.load_blob(spec.id, attempt_blob):
         _leave_conflicts(record, pos, paths, "The model's attempt did not resolve them.", reporter)
         return None
     tier = int(record.progress.tier or 2)
     budget = config.tier(tier).cost_budget
-    if budget is not None and deps.store.spent(tier) >= budget:
+    if budget is not None and ctx.store.spent(tier) >= budget:
         why = f"Tier {tier} has spent its daily budget, so the model did not try."
         _leave_conflicts(record, pos, paths, why, reporter)
         return None
     files = ", ".join(paths)
     note = f"base moved to {pos.base_sha[:8]}: conflicts in {files}; one model attempt"
     record = reporter.move(record, TaskState.PR_OPEN, note)
-    deps.store.save_blob(spec.id, attempt_blob, "started")
-    ws = deps.workspace
+    ctx.store.save_blob(spec.id, attempt_blob, "started")
+    ws = ctx.workspace
     worktree, paths = branches.conflict_worktree(
         ws, spec.repo_id, spec.id, spec.branch, spec.default_branch
     )
     try:
         try:
-            result = _model_attempt(record, worktree.path, paths, tier, deps, config)
+            result = _model_attempt(record, worktree.path, paths, tier, ctx)
         except TransientError:
-            deps.store.save_blob(spec.id, attempt_blob, "")  # the model was never reached
+            ctx.store.save_blob(spec.id, attempt_blob, "")  # the model was never reached
             raise
         except (OverBudget, TaskCostCapped):
             why = "The tier's budget or the task's cost cap leaves no room for a model attempt."
             _leave_conflicts(record, pos, paths, why, reporter)
             return None
-        record = reporter.update(record, cost_usd=deps.store.task_spent(record.id))
+        record = reporter.update(record, cost_usd=ctx.store.task_spent(record.id))
         left = branches.files_with_markers(worktree.path, paths)
         if result.outcome is GenerationOutcome.ASKED or left:
             why = "The model's attempt left conflict markers in them."
@@ -111,14 +108,14 @@ def _model_attempt(
     root: Path,
     paths: tuple[str, ...],
     tier: int,
-    deps: Deps,
-    config: OperatorConfig,
+    ctx: Context,
 ) -> GenerationResult:
     """The generation path, with the conflicting files as the feedback to address."""
     # Here, not at the top: the web process reaches this module through its handlers, and the
     # model SDKs that generate imports cost it seconds of CPU at every start.
     from pipeline.generate import generate
 
+    config = ctx.config
     return generate(
         system=generation_system(tier),
         prompt=generation_prompt(
@@ -129,9 +126,9 @@ def _model_attempt(
         ).text,
         tier=config.tier(tier),
         editor=EditorTool(root, config.review.protected_paths),
-        endpoints=deps.settings.endpoints,
+        endpoints=ctx.endpoints,
         price_for=config.price,
-        meter=budget.meter_for(record, tier, deps),
+        meter=budget.meter_for(record, tier, ctx),
     )
 
 

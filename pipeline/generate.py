@@ -57,7 +57,7 @@ EDIT_TOOL = ToolSpec(
 )
 
 
-def generate(
+def generate(  # noqa: PLR0913 - keyword-only, each named at the call
     *,
     system: str,
     prompt: str,

@@ -11,28 +11,28 @@ from pipeline.models import PUBLISHED_STATES, TaskState
 from pipeline.uptodate import update_before_merge
 
 if TYPE_CHECKING:
-    from pipeline.deps import Deps
+    from pipeline.context import Context
 
 log = logging.getLogger(__name__)
 S = TaskState
 
 
-def merge_approved(task_id: str, approved_sha: str, deps: Deps) -> TaskState:
-    record = deps.store.require(task_id)
+def merge_approved(task_id: str, approved_sha: str, ctx: Context) -> TaskState:
+    record = ctx.store.require(task_id)
     progress = record.progress
     if progress.state not in PUBLISHED_STATES or progress.pr_number is None:
         log.info("merge of %s skipped: task is %s", task_id, progress.state)
         return progress.state
-    gh = deps.repo(record)
-    if not update_before_merge(record, approved_sha, gh, deps):
+    gh = ctx.repo(record)
+    if not update_before_merge(record, approved_sha, gh, ctx):
         return progress.state  # the approved head lacks the base: updated and reviewed first
-    reporter = deps.reporter(gh)
+    reporter = ctx.reporter(gh)
     title = f"{record.spec.issue_title} (#{progress.pr_number})"
     try:
         gh.merge_pull(
             progress.pr_number,
             sha=approved_sha,
-            method=deps.settings.config.github.merge_method,
+            method=ctx.config.github.merge_method,
             title=title,
         )
     except PermanentGitHubError as err:

@@ -8,7 +8,7 @@ from pipeline.models import Usage
 PER_MILLION = 1_000_000
 
 
-def price_usage(
+def price_usage(  # noqa: PLR0913 - keyword-only, each named at the call
     model: str,
     *,
     input_tokens: int,

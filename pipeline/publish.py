@@ -27,7 +27,7 @@ from pipeline.models import (
 )
 
 if TYPE_CHECKING:
-    from bot.github_repo import RepoClient
+    from pipeline.ports import Repo
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ CHECK_ACTIONS = (
 )
 
 
-def find_own_comment(gh: RepoClient, issue: int, marker: str, bot_login: str) -> int | None:
+def find_own_comment(gh: Repo, issue: int, marker: str, bot_login: str) -> int | None:
     """Our comment is recognised by author and hidden marker, never by its visible text."""
     for comment in gh.issue_comments(issue):
         if (comment.get("user") or {}).get("login") == bot_login and marker in (
@@ -55,7 +55,7 @@ def find_own_comment(gh: RepoClient, issue: int, marker: str, bot_login: str) ->
     return None
 
 
-def upsert_status_comment(gh: RepoClient, record: TaskRecord, body: str, bot_login: str) -> int:
+def upsert_status_comment(gh: Repo, record: TaskRecord, body: str, bot_login: str) -> int:
     """Edit the issue's one status comment in place; create it only if there is none."""
     issue = record.spec.issue_number
     comment_id = record.progress.status_comment_id or find_own_comment(
@@ -71,7 +71,7 @@ def upsert_status_comment(gh: RepoClient, record: TaskRecord, body: str, bot_log
     return int(gh.comment_on_issue(issue, body)["id"])
 
 
-def ensure_pull_request(gh: RepoClient, record: TaskRecord) -> dict[str, Any]:
+def ensure_pull_request(gh: Repo, record: TaskRecord) -> dict[str, Any]:
     """At most one open PR per task branch, whatever is retried or redelivered."""
     spec = record.spec
     owner = spec.repo_full_name.split("/", 1)[0]
@@ -94,7 +94,7 @@ def ensure_pull_request(gh: RepoClient, record: TaskRecord) -> dict[str, Any]:
         raise
 
 
-def _refresh_body(gh: RepoClient, pull: dict[str, Any], body: str) -> dict[str, Any]:
+def _refresh_body(gh: Repo, pull: dict[str, Any], body: str) -> dict[str, Any]:
     """A later attempt's audit line and refused paths, in the body the bot wrote; a body a
     human rewrote (ours no longer in it) is theirs and stays."""
     current = str(pull.get("body") or "")
@@ -103,8 +103,8 @@ def _refresh_body(gh: RepoClient, pull: dict[str, Any], body: str) -> dict[str, 
     return gh.update_pull(int(pull["number"]), body=body)
 
 
-def upsert_check_run(
-    gh: RepoClient,
+def upsert_check_run(  # noqa: PLR0913 - keyword-only, each named at the call
+    gh: Repo,
     *,
     sha: str,
     name: str,
@@ -129,7 +129,7 @@ def upsert_check_run(
     return int(run["id"])
 
 
-def publish_audit_check(gh: RepoClient, sha: str, audit: AuditReport, external_id: str) -> int:
+def publish_audit_check(gh: Repo, sha: str, audit: AuditReport, external_id: str) -> int:
     """The audit's check run with its summary table and annotations, in batches of 50.
 
     Safe to repeat: annotations accumulate on GitHub, so a re-run sends only those the run
@@ -161,9 +161,7 @@ def publish_audit_check(gh: RepoClient, sha: str, audit: AuditReport, external_i
     return run_id
 
 
-def report_unjudged_audit(
-    gh: RepoClient, sha: str, reason: str, detail: str, external_id: str
-) -> None:
+def report_unjudged_audit(gh: Repo, sha: str, reason: str, detail: str, external_id: str) -> None:
     """A `neutral` audit check on the base commit: our side or the base failed, not a change."""
     title, summary = render_unjudged_audit(reason, detail)
     upsert_check_run(
@@ -177,7 +175,7 @@ def report_unjudged_audit(
     )
 
 
-def close_open_checks(gh: RepoClient, sha: str, reason: str) -> None:
+def close_open_checks(gh: Repo, sha: str, reason: str) -> None:
     """Our checks still in progress end `neutral`: our side failed, not the change."""
     for name in (AUDIT_CHECK, REVIEW_CHECK):
         for run in gh.check_runs(sha, name):
@@ -191,7 +189,7 @@ def close_open_checks(gh: RepoClient, sha: str, reason: str) -> None:
                 )
 
 
-def post_review(gh: RepoClient, pr_number: int, verdict: ReviewVerdict, bot_login: str) -> None:
+def post_review(gh: Repo, pr_number: int, verdict: ReviewVerdict, bot_login: str) -> None:
     """A COMMENT review: GitHub refuses APPROVE/REQUEST_CHANGES from the PR's own author."""
     marker = review_marker(verdict.head_sha)
     for review in gh.reviews(pr_number):

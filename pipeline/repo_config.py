@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError
 from pipeline.config import AuditToolName, OperatorConfig
 from pipeline.errors import PermanentError
 from pipeline.frozen import Frozen as _Section
+from pipeline.invalid import describe_invalid
 
 PATH = ".github/feature-crew.toml"
 
@@ -47,10 +48,8 @@ def parse_repo_config(text: str | None) -> RepoConfig:
     except tomllib.TOMLDecodeError as err:
         raise PermanentError(f"{PATH}: not valid TOML: {err}") from None
     except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise PermanentError(f"{PATH}: '{key}': {message}") from None
+        problem = describe_invalid(err, where=PATH, limit=1, show_input=False)
+        raise PermanentError(problem) from None
 
 
 def _smaller(mine: Any, theirs: Any) -> Any:

@@ -205,7 +205,7 @@ def _feedback(failed: CheckResult, inp: ReviewInput) -> str:
     return f"{advice}\n\n{failed.detail}"
 
 
-def decide(
+def decide(  # noqa: PLR0913 - the inputs of one verdict
     inp: ReviewInput,
     config: ReviewConfig,
     checks: tuple[CheckResult, ...],

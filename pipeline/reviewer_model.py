@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from pipeline.config import Price, ReviewConfig
 from pipeline.cost import Meter
 from pipeline.endpoints import ModelEndpoints
+from pipeline.invalid import describe_invalid
 from pipeline.models import ModelVerdict, Usage
 from pipeline.providers import Reply, ToolOutput, ToolSpec, chat_setup, open_chat
 
@@ -38,7 +39,7 @@ NUDGE = (
 )
 
 
-def ask_reviewer(
+def ask_reviewer(  # noqa: PLR0913 - keyword-only, each named at the call
     *,
     system: str,
     prompt: str,
@@ -82,13 +83,7 @@ def _verdict_from(reply: Reply) -> tuple[ModelVerdict | None, list[ToolOutput]]:
             try:
                 return ModelVerdict.model_validate(dict(call.input)), []
             except ValidationError as err:
-                problem = _describe(err)
+                fields = describe_invalid(err, show_input=False)
+                problem = f"the verdict is invalid ({fields}). Call {SUBMIT_VERDICT_TOOL} again."
         problems.append(ToolOutput(call.id, f"Error: {problem}", is_error=True))
     return None, problems
-
-
-def _describe(err: ValidationError) -> str:
-    fields = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in err.errors()
-    )
-    return f"the verdict is invalid ({fields}). Call {SUBMIT_VERDICT_TOOL} again."

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from pipeline import budget
 from pipeline.audit_feedback import audit_feedback
 from pipeline.audit_plan import AuditPlan, Unjudgeable, prepare_audit
+from pipeline.context import Context, TaskRun, narrowed
 from pipeline.cost import OverBudget, TaskCostCapped
-from pipeline.deps import Deps, repository_config
 from pipeline.editor import EditorTool
 from pipeline.generate import ASK_PREFIX, generate
 from pipeline.messages import NEEDS_INFO_LABEL, REVIEW_CHECK, question_marker, render_question
@@ -34,60 +34,55 @@ from pipeline.untrusted import describe_removed
 from pipeline.workspace import Worktree
 
 if TYPE_CHECKING:
-    from bot.github_repo import RepoClient
-    from pipeline.config import OperatorConfig
+    from pipeline.ports import Repo
 
 S = TaskState
 
 
-def run_task(task_id: str, deps: Deps) -> TaskState:
+def run_task(task_id: str, ctx: Context) -> TaskState:
     """Generate, audit (retrying with feedback), push, open the PR, queue the review."""
-    record = deps.store.require(task_id)
+    record = ctx.store.require(task_id)
     progress = record.progress
     if progress.state in TERMINAL_STATES:
         return progress.state
     if progress.state is S.ASKING:  # a re-run after the move: make sure the question is out
-        return _post_question(record, deps.reporter(deps.repo(record))).progress.state
+        return _post_question(record, ctx.reporter(ctx.repo(record))).progress.state
     if progress.state is S.BUDGET_WAIT and progress.parked_review:
-        return budget.resume_parked_review(record, deps.reporter(deps.repo(record)), deps)
+        return budget.resume_parked_review(record, ctx.reporter(ctx.repo(record)), ctx)
     if progress.state in PUBLISHED_STATES and progress.requested_changes is None:
         if progress.head_sha:  # a re-run after the PR opened: make sure it gets reviewed
-            deps.queue.enqueue_review(task_id, progress.head_sha)
+            ctx.queue.enqueue_review(task_id, progress.head_sha)
         return progress.state
-    gh = deps.repo(record)
-    reporter = deps.reporter(gh)
+    gh = ctx.repo(record)
+    reporter = ctx.reporter(gh)
     if progress.state is S.AUDITING and progress.pushed_sha:
-        return _open_pull_for_head(record, progress.pushed_sha, gh, reporter, deps)  # no new spend
-    route = _route(record, deps)
-    if not budget.check_before_work(record, route["tier"], reporter, deps):
-        return deps.store.require(task_id).progress.state
+        return _open_pull_for_head(record, progress.pushed_sha, reporter, ctx)  # no new spend
+    route = _route(record, ctx)
+    if not budget.check_before_work(record, route["tier"], reporter, ctx):
+        return ctx.store.require(task_id).progress.state
     record = reporter.move(record, S.GENERATING, _start_note(record), **route)
-    worktree = _prepare_worktree(record, gh, deps)
+    worktree = _prepare_worktree(record, gh, ctx)
     try:
-        config = repository_config(record, deps)
-        editor = EditorTool(worktree.path, config.review.protected_paths)
-        record = _attempts_within_budget(record, worktree, editor, reporter, deps, config)
+        run = narrowed(record, ctx, reporter)  # from here on, only the repository's config
+        editor = EditorTool(worktree.path, run.config.review.protected_paths)
+        record = _attempts_within_budget(record, run, worktree, editor)
         if record.progress.state is not S.AUDITING:
             return record.progress.state
-        record = _push(record, worktree, editor.files_changed, gh, deps, config)
+        record = _push(record, run, worktree, editor.files_changed)
     finally:
-        deps.workspace.remove_worktree(record.spec.repo_id, record.spec.id)
+        ctx.workspace.remove_worktree(record.spec.repo_id, record.spec.id)
     head = str(record.progress.pushed_sha)
-    return _open_pull_for_head(record, head, gh, reporter, deps)
+    return _open_pull_for_head(record, head, reporter, ctx)
 
 
 def _open_pull_for_head(
-    record: TaskRecord,
-    head_sha: str,
-    gh: RepoClient,
-    reporter: Reporter,
-    deps: Deps,
+    record: TaskRecord, head_sha: str, reporter: Reporter, ctx: Context
 ) -> TaskState:
     """The PR, its check runs and the review job for a pushed, audited head; safe to repeat."""
-    spec = record.spec
-    deps.store.ensure_live(spec.id)
+    spec, gh = record.spec, reporter.gh
+    ctx.store.ensure_live(spec.id)
     pull = ensure_pull_request(gh, record)
-    deps.store.link_pull(spec.repo_id, int(pull["number"]), spec.id)
+    ctx.store.link_pull(spec.repo_id, int(pull["number"]), spec.id)
     if record.progress.audit is not None:
         publish_audit_check(gh, head_sha, record.progress.audit, spec.id)
     upsert_check_run(
@@ -107,7 +102,7 @@ def _open_pull_for_head(
         head_sha=head_sha,
         pushed_sha=None,
     )
-    deps.queue.enqueue_review(spec.id, head_sha)
+    ctx.queue.enqueue_review(spec.id, head_sha)
     return record.progress.state
 
 
@@ -117,7 +112,7 @@ def _start_note(record: TaskRecord) -> str:
     return "routed"
 
 
-def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
+def _route(record: TaskRecord, ctx: Context) -> dict[str, Any]:
     """The tier and model; a task keeps its tier once its pull request is open."""
     progress = record.progress
     changes: dict[str, Any] = {"pushed_sha": None}
@@ -125,8 +120,8 @@ def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
         changes.update(feedback=progress.requested_changes, requested_changes=None)
     if progress.continue_branch and progress.tier is not None:
         return {"tier": progress.tier, **changes}
-    route = route_spec(record.spec, deps.settings.config.triage)
-    tier = deps.settings.config.tier(route.tier)
+    route = route_spec(record.spec, ctx.config.triage)
+    tier = ctx.config.tier(route.tier)
     return {
         "tier": route.tier,
         "size": route.size.value,
@@ -136,8 +131,8 @@ def _route(record: TaskRecord, deps: Deps) -> dict[str, Any]:
     }
 
 
-def _prepare_worktree(record: TaskRecord, gh: RepoClient, deps: Deps) -> Worktree:
-    spec, ws = record.spec, deps.workspace
+def _prepare_worktree(record: TaskRecord, gh: Repo, ctx: Context) -> Worktree:
+    spec, ws = record.spec, ctx.workspace
     ws.sync_mirror(spec.repo_id, spec.clone_url, gh.token())
     return ws.prepare_worktree(
         spec.repo_id,
@@ -149,65 +144,50 @@ def _prepare_worktree(record: TaskRecord, gh: RepoClient, deps: Deps) -> Worktre
 
 
 def _attempts_within_budget(
-    record: TaskRecord,
-    worktree: Worktree,
-    editor: EditorTool,
-    reporter: Reporter,
-    deps: Deps,
-    config: OperatorConfig,
+    record: TaskRecord, run: TaskRun, worktree: Worktree, editor: EditorTool
 ) -> TaskRecord:
     """The attempts, until a model call would pass a budget: then parked, or stopped at the
     task's cap, at once (this run's unpushed work is dropped)."""
     started_with = record.progress.feedback
     try:
-        return _generate_and_audit(record, worktree, editor, reporter, deps, config)
+        return _generate_and_audit(record, run, worktree, editor)
     except OverBudget as over:
-        budget.park(record, over, reporter, deps, feedback=started_with)
+        budget.park(record, over, run.reporter, run.ctx, feedback=started_with)
     except TaskCostCapped as capped:
-        budget.stop_at_cap(record, capped, reporter, deps)
-    return deps.store.require(record.id)
+        budget.stop_at_cap(record, capped, run.reporter, run.ctx)
+    return run.ctx.store.require(record.id)
 
 
 def _generate_and_audit(
-    record: TaskRecord,
-    worktree: Worktree,
-    editor: EditorTool,
-    reporter: Reporter,
-    deps: Deps,
-    config: OperatorConfig,
+    record: TaskRecord, run: TaskRun, worktree: Worktree, editor: EditorTool
 ) -> TaskRecord:
     """Up to max_attempts rounds of generate → audit; ends AUDITING (passed), ASKING or FAILED."""
     plan = prepare_audit(  # before any model spend: an audit that cannot judge stops here
-        cache=deps.store,
-        home=deps.settings.home,
+        cache=run.ctx.store,
+        home=run.ctx.workspace.home,
         repo_id=record.spec.repo_id,
         repo_path=worktree.path,
         base_sha=worktree.base_sha,
-        config=config.self_audit,
+        config=run.config.self_audit,
     )
     if isinstance(plan, Unjudgeable):
-        report_unjudged_audit(reporter.gh, worktree.base_sha, plan.reason, plan.detail, record.id)
-        return reporter.fail(record, plan.reason)
+        report_unjudged_audit(run.gh, worktree.base_sha, plan.reason, plan.detail, record.id)
+        return run.reporter.fail(record, plan.reason)
     try:
-        return _attempts(record, worktree, editor, reporter, deps, config, plan)
+        return _attempts(record, run, worktree, editor, plan)
     finally:
         plan.close()
 
 
 def _attempts(
-    record: TaskRecord,
-    worktree: Worktree,
-    editor: EditorTool,
-    reporter: Reporter,
-    deps: Deps,
-    config: OperatorConfig,
-    plan: AuditPlan,
+    record: TaskRecord, run: TaskRun, worktree: Worktree, editor: EditorTool, plan: AuditPlan
 ) -> TaskRecord:
+    ctx, config, reporter = run.ctx, run.config, run.reporter
     tier = int(record.progress.tier or 2)
     feedback: str | None = record.progress.feedback
     while (attempt := record.progress.attempts + 1) <= config.github.max_attempts:
-        deps.store.ensure_live(record.id)  # stop spending once cancelled
-        deps.check_deadline()
+        ctx.store.ensure_live(record.id)  # stop spending once cancelled
+        ctx.check_deadline()
         prompt = generation_prompt(
             record.spec, repository_map(worktree.path), feedback, record.progress.clarifications
         )
@@ -217,12 +197,12 @@ def _attempts(
                 prompt=prompt.text,
                 tier=config.tier(tier),
                 editor=editor,
-                endpoints=deps.settings.endpoints,
+                endpoints=ctx.endpoints,
                 price_for=config.price,
-                meter=budget.meter_for(record, tier, deps),
+                meter=budget.meter_for(record, tier, ctx),
             )
         finally:
-            record = reporter.update(record, **_spend_and_notes(record, prompt, editor, deps))
+            record = reporter.update(record, **_spend_and_notes(record, prompt, editor, ctx))
         cost = record.progress.cost_usd
         if result.outcome is GenerationOutcome.ASKED:
             if len(record.progress.clarifications) >= config.github.max_attempts:
@@ -250,10 +230,10 @@ def _attempts(
 
 
 def _spend_and_notes(
-    record: TaskRecord, prompt: Prompt, editor: EditorTool, deps: Deps
+    record: TaskRecord, prompt: Prompt, editor: EditorTool, ctx: Context
 ) -> dict[str, Any]:
     """What the humans must see after a generation: its cost, hidden text, refused edits."""
-    changes: dict[str, Any] = {"cost_usd": deps.store.task_spent(record.id)}
+    changes: dict[str, Any] = {"cost_usd": ctx.store.task_spent(record.id)}
     if prompt.removed:
         changes["hidden_text"] = describe_removed(prompt.removed)
     refused = set(record.progress.not_changed) | set(editor.protected_refused)
@@ -281,16 +261,12 @@ def _post_question(record: TaskRecord, reporter: Reporter) -> TaskRecord:
 
 
 def _push(
-    record: TaskRecord,
-    worktree: Worktree,
-    edited: tuple[str, ...],
-    gh: RepoClient,
-    deps: Deps,
-    config: OperatorConfig,
+    record: TaskRecord, run: TaskRun, worktree: Worktree, edited: tuple[str, ...]
 ) -> TaskRecord:
     """Commit what the model edited (never what the audit's tools wrote) and push it."""
+    ctx, config, gh = run.ctx, run.config, run.gh
     spec, ident = record.spec, gh.identity()
-    deps.store.ensure_live(spec.id)  # a cancel that came during generation: push nothing
+    ctx.store.ensure_live(spec.id)  # a cancel that came during generation: push nothing
     worktree.commit_all(
         f"{spec.issue_title}\n\nCloses #{spec.issue_number}. Task {spec.id}.",
         ident.bot_login,
@@ -300,5 +276,5 @@ def _push(
     )
     diff = worktree.diff()
     worktree.push(spec.clone_url, gh.token())  # a fresh token: generation may take long
-    deps.store.save_blob(spec.id, f"diff-{diff.head_sha}", diff.model_dump_json())
-    return deps.store.update(spec.id, pushed_sha=diff.head_sha)
+    ctx.store.save_blob(spec.id, f"diff-{diff.head_sha}", diff.model_dump_json())
+    return ctx.store.update(spec.id, pushed_sha=diff.head_sha)

@@ -211,7 +211,7 @@ def _await_exec(proc: Tool, report: _Pipe, errors: IO[bytes], argv0: str) -> Non
     _raise_reported(said[len(READY) :], argv0)
 
 
-def spawn(
+def spawn(  # noqa: PLR0913 - keyword-only, each named at the call
     argv: list[str],
     *,
     limits: Limits,

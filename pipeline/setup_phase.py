@@ -51,7 +51,7 @@ def _seed_pip(path: Path) -> None:
     script.chmod(0o755)
 
 
-def build_env(
+def build_env(  # noqa: PLR0913 - the Builder signature: an env build is made of these
     path: Path,
     tree: Path,
     steps: Sequence[Sequence[str]],

@@ -10,14 +10,13 @@ from pipeline.models import TaskRecord, TaskState
 from pipeline.publish import upsert_status_comment
 
 if TYPE_CHECKING:
-    from bot.github_repo import RepoClient
-    from bot.store import TaskStore
+    from pipeline.ports import Repo, Store
 
 
 @dataclass(frozen=True)
 class Reporter:
-    store: TaskStore
-    gh: RepoClient
+    store: Store
+    gh: Repo
     bot_login: str
     max_attempts: int
 

@@ -52,7 +52,7 @@ class TargetEnv:
 
 
 class Builder(Protocol):
-    def __call__(
+    def __call__(  # noqa: PLR0913 - the Builder signature: an env build is made of these
         self,
         path: Path,
         tree: Path,
@@ -152,7 +152,7 @@ def _prune(folder: Path, keep: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def ensure_target_env(
+def ensure_target_env(  # noqa: PLR0913 - keyword-only, each named at the call
     *,
     home: Path,
     repo_id: int,

@@ -48,3 +48,10 @@ def test_the_keys_keep_their_stored_spelling() -> None:
     )
     assert keys.task_id_of(keys.task_events("t-1")) == "t-1"
     assert keys.task_events("t-1").startswith(keys.TASK_PREFIX)
+
+
+def test_the_delivery_keys_keep_their_stored_spelling() -> None:
+    assert (keys.delivery_record("d-1"), keys.delivery_payload("d-1")) == (
+        "fc:delivery:d-1",
+        "fc:delivery:d-1:payload",
+    )

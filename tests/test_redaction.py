@@ -17,7 +17,7 @@ from bot.local_repo import client_for_task
 from bot.runtime import WebRuntime
 from bot.settings import Settings
 from bot.telemetry import REDACTED, OneLineFormatter, Scrubber
-from pipeline.deps import Deps
+from pipeline.context import Context
 from pipeline.gitauth import TokenCallbacks
 from pipeline.workspace import Workspace
 from tests.doubles.github.auth import generate_key
@@ -56,7 +56,15 @@ def test_no_settings_or_runtime_object_shows_a_secret(settings: Settings, tmp_pa
     assert github is not None
     repo = github.for_repo(1, "o/r", 2)
     repos = client_for_task(github, runtime.redis)
-    deps = Deps(settings, runtime.store, runtime.queue, github, Workspace(tmp_path), repos)
+    deps = Context(
+        settings.config,
+        settings.endpoints,
+        runtime.store,
+        runtime.queue,
+        Workspace(tmp_path),
+        repos,
+        github,
+    )
     objects = [
         settings,
         settings.env,

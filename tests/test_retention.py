@@ -12,9 +12,10 @@ from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot import jobs
+from bot.keys import redis_key
 from bot.queue import EVENTS, TASKS, rq_redis
 from bot.retention import DAY_S, trim_old_tasks
-from bot.store import TaskStore, redis_key
+from bot.store import TaskStore
 from pipeline.models import TaskSpec, TaskState
 from pipeline.workspace import Workspace
 from tests.test_end_to_end import _approves, _writes_greet

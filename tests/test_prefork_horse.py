@@ -211,3 +211,20 @@ def test_an_idle_horse_killed_from_outside_is_replaced(queue: Queue, start_worke
     wait_for(lambda: _finished(job), 60)
     assert job.is_finished and job.return_value() not in (spare, None)
     assert worker.poll() is None
+
+
+def test_heartbeats_go_on_while_the_horse_runs_its_job(
+    queue: Queue, start_worker, tmp_path: Path
+) -> None:
+    started, release = tmp_path / "started", tmp_path / "release"
+    start_worker()
+    job = queue.enqueue("tests.horse_jobs.hold", str(started), str(release))
+    wait_for(started.exists, 60)
+    job.refresh()
+    first = job.last_heartbeat
+    assert first is not None
+    # The worker beats for the job every HEARTBEAT_S (10 s) while its horse works.
+    wait_for(lambda: job.refresh() or (job.last_heartbeat or first) > first, 60)
+    release.touch()
+    wait_for(lambda: _finished(job), 60)
+    assert job.is_finished

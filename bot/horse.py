@@ -54,11 +54,6 @@ class PreforkWorker(Worker):
 
     _spare: Spare | None = None
 
-    @property
-    def spare_pid(self) -> int:
-        """The idle horse's pid, 0 when there is none (while a job runs, or after shutdown)."""
-        return self._spare.pid if self._spare else 0
-
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, Queue] | None:

@@ -14,7 +14,9 @@ def pid() -> int:
 
 def hold(started: str, release: str) -> int:
     """Write the horse's pid to `started`, wait until `release` exists, return the pid."""
-    Path(started).write_text(str(os.getpid()))
+    part = Path(f"{started}.part")
+    part.write_text(str(os.getpid()))
+    part.rename(started)  # whole or not there: a test may read it the moment it exists
     while not Path(release).exists():
         time.sleep(0.05)
     return os.getpid()

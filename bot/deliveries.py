@@ -29,7 +29,7 @@ class Recorded(StrEnum):
 _DESCRIPTION_MAX = 75  # RQ cuts each argument of a job's description so
 
 
-def record_and_queue(
+def record_and_queue(  # noqa: PLR0913 - keyword-only: the delivery's fields, each named
     redis: Redis, queue: TaskQueue, *, delivery_id: str, event: str, action: str, body: bytes
 ) -> Recorded:
     """One round trip: unless the id is already queued, store the payload and queue its job.

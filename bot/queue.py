@@ -245,7 +245,7 @@ class TaskQueue:
             Retry(max=3, interval=[5, 30, 120]),
         )
 
-    def _enqueue_unique(
+    def _enqueue_unique(  # noqa: PLR0913 - RQ's enqueue options, one per knob, private
         self,
         queue: str,
         func: str,

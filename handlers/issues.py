@@ -8,7 +8,7 @@ from typing import Any
 from handlers.context import Action, Outcome, writer_client
 from handlers.tasks import cancel_task
 from pipeline.context import Context
-from pipeline.labels import label_names
+from pipeline.labels import label_names, same_label
 from pipeline.models import TaskSpec
 
 MAX_SPEC_CHARS = 20_000
@@ -48,7 +48,7 @@ def spec_from_event(event: dict[str, Any], delivery_id: str) -> TaskSpec:
 def queue_task_for_label(event: dict[str, Any], ctx: Context) -> Outcome:
     label = (event.get("label") or {}).get("name")
     issue = event.get("issue") or {}
-    if label != ctx.config.github.trigger_label:
+    if not same_label(label, ctx.config.github.trigger_label):
         return Outcome.ignore(f"label {label!r} is not the trigger")
     if issue.get("state") != "open" or "pull_request" in issue:
         return Outcome.ignore("not an open issue")
@@ -67,7 +67,7 @@ def queue_task_for_label(event: dict[str, Any], ctx: Context) -> Outcome:
 def cancel_task_on_unlabel(event: dict[str, Any], ctx: Context) -> Outcome:
     label = (event.get("label") or {}).get("name")
     sender = (event.get("sender") or {}).get("login", "someone")
-    if label != ctx.config.github.trigger_label:
+    if not same_label(label, ctx.config.github.trigger_label):
         return Outcome.ignore(f"label {label!r} is not the trigger")
     return cancel_task(event, ctx, f"the `{label}` label was removed by @{sender}")
 

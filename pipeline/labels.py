@@ -26,6 +26,11 @@ def highest_tier_label(labels: Iterable[str]) -> tuple[int, str] | None:
     return found[-1] if found else None
 
 
+def same_label(name: object, wanted: str) -> bool:
+    """Whether a label's name is `wanted`, compared as GitHub does: in any case."""
+    return isinstance(name, str) and name.casefold() == wanted.casefold()
+
+
 def label_names(labels: Iterable[object]) -> tuple[str, ...]:
     """The names of an issue's labels as GitHub sends them (objects with a `name`)."""
     names = (label.get("name") if isinstance(label, dict) else label for label in labels)

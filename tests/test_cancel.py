@@ -46,6 +46,19 @@ def test_removing_the_label_before_the_task_runs_cancels_it(world: World) -> Non
     assert "label was removed by @alice" in _status(world, number)
 
 
+def test_the_trigger_label_counts_in_any_case_as_github_matches_labels(world: World) -> None:
+    """A repository's own `Feature-Crew` label is the trigger: GitHub has one label per name."""
+    number = _issue(world)
+    world.label(number, label="Feature-Crew")
+    world.work_events()
+    (task,) = world.store.recent(5)
+    assert task.progress.state is TaskState.QUEUED
+    world.github.unlabel_issue(REPO, number, "FEATURE-CREW", sender="alice")
+    world.work()
+    assert world.store.require(task.spec.id).progress.state is TaskState.CANCELLED
+    _no_pull(world)
+
+
 def test_a_cancel_during_generation_opens_no_pull_request(world: World) -> None:
     number = _issue(world)
     slow = tool_turn(

@@ -59,18 +59,26 @@ def edit_comment(gh: GitHubDouble, comment: Comment, user: str, body: str) -> No
 
 
 def ensure_label(gh: GitHubDouble, repo_name: str, name: str) -> Label:
+    """The repository's label of that name, made if missing; GitHub matches names in any case."""
     repo = gh.state.repos[repo_name]
-    if name not in repo.labels:
-        repo.labels[name] = Label(id=gh.state.next_id(), name=name)
+    for label in repo.labels.values():
+        if label.name.casefold() == name.casefold():
+            return label
+    repo.labels[name] = Label(id=gh.state.next_id(), name=name)
     return repo.labels[name]
+
+
+def label_on(issue: Issue, name: str) -> str | None:
+    """The issue's label named so in any case, spelled as the repository spells it."""
+    return next((n for n in issue.labels if n.casefold() == name.casefold()), None)
 
 
 def add_label(gh: GitHubDouble, issue: Issue, name: str, user: str) -> Delivery | None:
     """Add a label; like GitHub, only a label not yet on the issue makes an event."""
     label = ensure_label(gh, issue.repo, name)
-    if name in issue.labels:
+    if label.name in issue.labels:
         return None
-    issue.labels.append(name)
+    issue.labels.append(label.name)
     issue.updated_at = now()
     return _issue_event(
         gh, issue, "labeled", user, label=gh.shapes.label(gh.state.repos[issue.repo], label)
@@ -78,6 +86,7 @@ def add_label(gh: GitHubDouble, issue: Issue, name: str, user: str) -> Delivery 
 
 
 def remove_label(gh: GitHubDouble, issue: Issue, name: str, user: str) -> Delivery:
+    name = label_on(issue, name) or name
     issue.labels.remove(name)
     issue.updated_at = now()
     repo = gh.state.repos[issue.repo]

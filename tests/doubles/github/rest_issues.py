@@ -115,7 +115,7 @@ def add_labels(ctx: Ctx) -> Response:
 def remove_label(ctx: Ctx) -> Response:
     issue = _issue(ctx)
     name = ctx.param("name")
-    if name not in issue.labels:
+    if actions.label_on(issue, name) is None:
         raise ApiError(404, "Label does not exist")
     actions.remove_label(ctx.gh, issue, name, ctx.actor)
     return json_response(_labels_of(ctx, issue))

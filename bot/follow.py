@@ -26,9 +26,10 @@ from bot.local import answer_question
 from bot.local_repo import client_for_task
 from bot.queue import ALL_QUEUES
 from bot.settings import Settings
-from bot.store import Superseded, TaskStore
+from bot.store import TaskStore
 from bot.tiers import live_listeners
 from bot.vanished import VanishWatch, is_task_job, vanished_reason
+from pipeline.errors import Superseded
 from pipeline.messages import audit_line, usd
 from pipeline.models import TERMINAL_STATES, ReviewAction, TaskRecord, TaskState
 from pipeline.status import Reporter

@@ -22,7 +22,6 @@ from bot.backends import Backends
 from bot.deliveries import load_delivery, reopen_delivery
 from bot.queue import rq_redis, tier_queue
 from bot.settings import Settings, load_settings
-from bot.store import Superseded
 from handlers import dispatch
 from pipeline import land, review_job, run, uptodate
 from pipeline.context import Context
@@ -30,6 +29,7 @@ from pipeline.errors import (
     FeatureCrewError,
     PermanentError,
     SandboxUnavailable,
+    Superseded,
     TaskCancelled,
     TransientError,
 )

@@ -17,7 +17,7 @@ from redis.exceptions import WatchError
 from bot import keys
 from bot.keys import TASK_TTL_S
 from bot.spend import RedisSpendLedger
-from bot.taskstats import TIERS, Increment, Tally, count_changes
+from bot.taskstats import TIERS, Tally, add_counts, count_changes
 from pipeline.errors import PermanentError, TaskCancelled, TransientError
 from pipeline.models import (
     TERMINAL_STATES,
@@ -28,11 +28,10 @@ from pipeline.models import (
     Transition,
 )
 from pipeline.ports import Claim
-from pipeline.states import can_move
+from pipeline.states import next_progress
 
 # The delivery records (bot/deliveries.py) still build their keys through this name.
 DELIVERY_TTL_S = 3 * 24 * 3600 + 3600  # GitHub redelivers up to 3 days back
-STATS_TTL_S = 400 * 24 * 3600  # outlives every task record, so an outcome can be taken back
 
 # Claims the issue for this task unless another live task holds it, and creates the record.
 # A task is live unless its state is one of the terminal states, ARGV[9] on.
@@ -89,49 +88,8 @@ def _record(fields: list[Any], events: list[Any]) -> TaskRecord | None:
     )
 
 
-class Superseded(PermanentError):
-    """Another job or handler moved the task on; this job's write no longer applies."""
-
-
-def _next(
-    record: TaskRecord,
-    state: TaskState | None,
-    note: str,
-    changes: dict[str, Any],
-    expect: frozenset[TaskState] | None,
-) -> tuple[TaskProgress, Transition | None]:
-    current, now = record.progress.state, time.time()
-    if state is None:
-        return record.progress.model_copy(update={**changes, "updated_at": now}), None
-    if current is TaskState.CANCELLED and state is not TaskState.CANCELLED:
-        raise TaskCancelled(f"task {record.id} was cancelled", public="cancelled")
-    if expect is not None and current not in expect:
-        raise Superseded(f"task {record.id} is {current}, not {sorted(expect)}")
-    if not can_move(current, state):
-        raise PermanentError(
-            f"task {record.id}: illegal transition {current} -> {state}",
-            public=f"internal state error ({current} -> {state})",
-        )
-    progress = record.progress.model_copy(update={**changes, "state": state, "updated_at": now})
-    return progress, Transition(state=state, at=now, note=note)
-
-
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _tally(raw: object) -> Tally:
-    return Tally.model_validate_json(raw) if isinstance(raw, bytes | str) else Tally()
-
-
-def _add_counts(pipe: Any, increments: list[Increment]) -> None:
-    for tier, day, name, amount in increments:
-        key = keys.stats(tier, day)
-        if isinstance(amount, int):
-            pipe.hincrby(key, name, amount)
-        else:
-            pipe.hincrbyfloat(key, name, amount)
-        pipe.expire(key, STATS_TTL_S)
 
 
 class TaskStore(RedisSpendLedger):
@@ -227,9 +185,9 @@ class TaskStore(RedisSpendLedger):
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     record = self.require(task_id)
-                    progress, event = _next(record, state, note, changes, expect)
+                    progress, event = next_progress(record, state, note, changes, expect)
                     tally, increments = count_changes(
-                        _tally(pipe.hget(key, "tally")),
+                        Tally.parse(pipe.hget(key, "tally")),
                         progress,
                         record.spec.created_at,
                         progress.updated_at,
@@ -245,7 +203,7 @@ class TaskStore(RedisSpendLedger):
                     )
                     if event is not None:
                         pipe.rpush(keys.task_events(task_id), event.model_dump_json())
-                    _add_counts(pipe, increments)  # in the same transaction as the state
+                    add_counts(pipe, increments)  # in the same transaction as the state
                     pipe.execute()
                 except WatchError:
                     continue

@@ -7,7 +7,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.core import GaugeMetricFamily, Metric
+from redis.client import Pipeline
 
+from bot import keys
 from pipeline.frozen import Frozen
 from pipeline.models import ReviewAction, TaskProgress, TaskState
 
@@ -17,6 +19,7 @@ OUTCOMES = ("succeeded", "rejected", "failed", "cancelled")
 LATENCY_BOUNDS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200, 86400)
 QUANTILES = (0.5, 0.9, 0.99)
 DAY_S = 86400
+STATS_TTL_S = 400 * 24 * 3600  # outlives every task record, so an outcome can be taken back
 
 
 class Tally(Frozen):
@@ -29,9 +32,25 @@ class Tally(Frozen):
     outcome_day: str = ""
     latency_s: float | None = None
 
+    @classmethod
+    def parse(cls, raw: object) -> Tally:
+        """The tally stored in a record (none yet: all zero)."""
+        return cls.model_validate_json(raw) if isinstance(raw, bytes | str) else cls()
+
 
 # (tier, UTC day, field, amount): one HINCRBY/HINCRBYFLOAT on that tier's hash for that day.
 Increment = tuple[str, str, str, float]
+
+
+def add_counts(pipe: Pipeline, increments: list[Increment]) -> None:
+    """Queue the increments on `pipe`: the caller's transaction adds them with its write."""
+    for tier, day, name, amount in increments:
+        key = keys.stats(tier, day)
+        if isinstance(amount, int):
+            pipe.hincrby(key, name, amount)
+        else:
+            pipe.hincrbyfloat(key, name, amount)
+        pipe.expire(key, STATS_TTL_S)
 
 
 def utc_day(at: float) -> str:

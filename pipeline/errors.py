@@ -72,3 +72,7 @@ class WorkspaceError(PermanentError):
 
 class ModelError(TransientError):
     """A model API call failed after the SDK's own retries."""
+
+
+class Superseded(PermanentError):
+    """Another job or handler moved the task on; this job's write no longer applies."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from bot.queue import TaskQueue, rq_redis
 from bot.settings import load_settings
 from pipeline.workspace import Workspace
 from tests.test_local_mode import Local, local  # noqa: F401 - the fixture
-from tests.world import wait_for
+from tests.world import stop_worker, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 GONE, KEPT = 4242, 777
@@ -37,9 +36,7 @@ def _worker(home: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        stop_worker(proc)
 
 
 def _mirror(home: Path, repo_id: int) -> Path:

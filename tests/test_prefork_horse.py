@@ -25,7 +25,7 @@ from bot.queue import rq_redis
 from tests.world import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-QUEUE = "feature-crew-tasks-tier-1"
+QUEUE = "prefork-test"  # no other test's worker, if one outlived its test, listens here
 WORKER = (
     "import sys\n"
     "from bot.settings import load_settings\n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
 from tests.test_end_to_end import _approves, _writes_greet
 from tests.test_local_mode import Local, local  # noqa: F401 - the fixture
-from tests.world import World, wait_for
+from tests.world import World, stop_worker, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,9 +54,7 @@ def _worker(*args: str) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        stop_worker(proc)
 
 
 def _enqueue(slug: str, tier: int, project: Local, capsys: pytest.CaptureFixture[str]) -> str:
@@ -85,14 +82,19 @@ def test_a_tier_1_worker_leaves_tier_2_tasks_to_a_tier_2_worker(
         wait_for(lambda: store.require(small).progress.state is TaskState.PR_OPEN, timeout=120)
         queues = sorted(sorted(w.queue_names()) for w in Worker.all(connection=redis))
         assert queues == [[EVENTS], [EVENTS, REVIEWS, TASKS, tier_queue(1)]]
+
         # Nobody takes tier 2: after the configured wait its status says so, and it waits.
+        def statuses() -> list[str]:
+            comments = recorded(redis, big)["comments"]
+            return [c["body"] for c in comments if STATUS_MARKER in c["body"]]
+
+        # The notice is stored first, then posted: wait for the comment, not the field.
         wait_for(lambda: store.require(big).progress.notice is not None, timeout=120)
+        wait_for(statuses, timeout=60)
         assert store.require(big).progress.state is TaskState.QUEUED
         waiting = Queue(tier_queue(2), connection=redis, serializer=JSONSerializer)
         assert waiting.get_job_ids() == [f"task-{big}-1"]
-        (status,) = [
-            c["body"] for c in recorded(redis, big)["comments"] if STATUS_MARKER in c["body"]
-        ]
+        (status,) = statuses()
         assert "no worker takes tier 2 tasks" in status and "--tiers 2" in status
         with _worker("--tiers", "2"):
             wait_for(lambda: store.require(big).progress.state is TaskState.PR_OPEN, timeout=120)

@@ -180,6 +180,21 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+def stop_worker(proc: subprocess.Popen[bytes], grace_s: float = 60) -> None:
+    """SIGTERM to the worker's group (a warm shutdown, as an operator stops it), then, past
+    the grace, SIGKILL to its whole tree: a worker left finishing a job would take the next
+    test's jobs from the same Redis. Its horses have process groups of their own."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        for pid in [*_descendants(proc.pid), proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
 def wait_for(condition: Callable[[], object], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

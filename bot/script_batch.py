@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from hiredis import pack_command
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
@@ -32,6 +33,7 @@ class ScriptBatcher:
         self._redis = redis
         self._script = redis.register_script(script)  # hashes the text once, not per call
         self._waiting: list[_Call] = []
+        self._batch: list[_Call] = []  # the sender's batch in flight
         self._sending: asyncio.Task[None] | None = None
 
     async def __call__(self, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> object:
@@ -39,15 +41,28 @@ class ScriptBatcher:
         self._waiting.append((keys, args, done))
         if self._sending is None:
             self._sending = asyncio.create_task(self._send_all())
+            self._sending.add_done_callback(self._stopped)
         return await done
 
     async def _send_all(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                await self._send(batch)
-        finally:
-            self._sending = None
+        while self._waiting:
+            self._batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            await self._send(self._batch)
+        self._batch = []
+        self._sending = None  # no await since the last check: a new call starts a new sender
+
+    def _stopped(self, sender: asyncio.Task[None]) -> None:
+        """The sender ended; if it did not end on its own (cancelled, as when the loop shuts
+        down, even before it started), its calls and those behind it get an error to answer
+        with (a 503: GitHub delivers again) instead of waiting for ever, and the next call
+        starts a new sender instead of queueing behind a dead one."""
+        if self._sending is not sender:
+            return
+        self._sending = None
+        stranded, self._batch, self._waiting = [*self._batch, *self._waiting], [], []
+        for _, _, done in stranded:
+            if not done.done():
+                done.set_exception(RedisConnectionError("the script call stopped before its reply"))
 
     async def _send(self, batch: list[_Call]) -> None:
         try:

@@ -144,3 +144,60 @@ def test_a_call_that_fails_in_redis_fails_alone(redis_url: str, redis_client: re
     assert isinstance(results[2], ResponseError) and "refused" in str(results[2])
     assert [r for i, r in enumerate(results) if i != 2] == [1, 2, 3, 4]
     assert redis_client.lrange("mixed", 0, -1) == [b"0", b"1", b"3", b"4"]
+
+
+def _sender() -> asyncio.Task[object]:
+    (task,) = (t for t in asyncio.all_tasks() if "_send_all" in t.get_coro().__qualname__)  # type: ignore[union-attr]
+    return task
+
+
+def test_a_sender_cancelled_before_it_starts_fails_its_calls_and_the_next_call_works(
+    redis_url: str,
+) -> None:
+    async def run() -> tuple[list[object], object]:
+        client = _client(redis_url)
+        batcher = ScriptBatcher(client, APPEND)
+        try:
+            calls = [asyncio.ensure_future(batcher(["early"], [i])) for i in range(3)]
+            await asyncio.sleep(0)  # the calls are in; their sender has not run yet
+            _sender().cancel()
+            stranded = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+            return list(stranded), await asyncio.wait_for(batcher(["early"], ["after"]), 5)
+        finally:
+            await client.aclose()
+
+    stranded, after = asyncio.run(run())
+    assert all(isinstance(r, RedisConnectionError) for r in stranded)
+    assert after == 1  # the batcher is not stuck behind the dead sender
+
+
+def test_a_sender_cancelled_mid_batch_fails_its_calls_and_those_behind_them(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # A script that holds Redis for ~0.3 s on "slow": the batch is in flight when cancelled.
+    slow = (
+        "if ARGV[1] == 'slow' then local t = redis.call('TIME')[1] * 1e6 + redis.call('TIME')[2]\n"
+        " while redis.call('TIME')[1] * 1e6 + redis.call('TIME')[2] < t + 300000 do end end\n"
+    ) + APPEND
+
+    async def run() -> tuple[list[object], object]:
+        client = _client(redis_url)
+        batcher = ScriptBatcher(client, slow)
+        await batcher(["mid"], ["warm"])
+        try:
+            first = asyncio.ensure_future(batcher(["mid"], ["slow"]))
+            await asyncio.sleep(0.05)  # sent; Redis is running it
+            behind = [asyncio.ensure_future(batcher(["mid"], [i])) for i in range(3)]
+            await asyncio.sleep(0)
+            _sender().cancel()
+            calls = asyncio.gather(first, *behind, return_exceptions=True)
+            stranded = await asyncio.wait_for(calls, 5)
+            return list(stranded), await asyncio.wait_for(batcher(["mid"], ["after"]), 5)
+        finally:
+            await client.aclose()
+
+    stranded, after = asyncio.run(run())
+    assert len(stranded) == 4
+    assert all(isinstance(r, RedisConnectionError) for r in stranded)
+    assert isinstance(after, int)
+    assert redis_client.lrange("mid", 0, -1)[-1] == b"after"

@@ -1,20 +1,24 @@
 """Workspace: a task's git overhead against the plain git CLI doing the same steps.
 
 Both sides work against the same repository behind the real `git http-backend` (the tests'
-smart-HTTP remote), with token auth. Per task: fetch what changed, a fresh worktree on a new
+smart-HTTP remote), with token auth, over HTTPS as GitHub serves it (a certificate made at run
+time; `--http` for plain HTTP). Per task: fetch what changed, a fresh worktree on a new
 branch at the base, one commit, one push. The floor is git: `git fetch`, `git worktree add
--b`, `git commit -a`, `git push`. Prints medians and the ratio against its target:
-`python bench/bench_workspace.py [TASKS] [FILES] [--quickack]`.
+-b`, `git commit -a`, `git push`. Prints medians and the ratio against its target.
 
 It also times, at the remote, each POST from its headers to its last body byte: libgit2 sets no
 TCP_NODELAY and writes a POST's headers and its body (each chunk, for a push) separately, so
 Nagle holds the body until the receiver ACKs the headers, and a receiver in delayed-ACK mode
-waits ~40 ms to do so. `--quickack` makes the remote ACK at once (TCP_QUICKACK after every
-read), which shows what the steps cost without that stall.
+waits ~40 ms to do so. Over HTTPS our fetches and pushes go through the worker's loopback
+relay (pipeline/relay.py), which ACKs at once, so the stall is gone; libgit2 sends plain HTTP
+past any proxy, so `--http` shows it. `--quickack` makes the remote ACK at once (TCP_QUICKACK
+after every read), which shows what the steps cost without the stall on either transport.
+`python bench/bench_workspace.py [TASKS] [FILES] [--http] [--quickack]`.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import statistics
@@ -33,6 +37,7 @@ from bench.common import verdict
 from pipeline.workspace import Workspace
 from tests.doubles.git_http import commit_files, create_bare_repo, git_http_app
 from tests.doubles.server import ServerThread
+from tests.doubles.tls import self_signed, trust_in_libgit2
 
 TOKEN = "ghs_bench"
 TARGET_RATIO = 1.5  # our steps may cost at most this much of the git CLI's
@@ -79,8 +84,12 @@ class QuickAckProtocol(HttpToolsProtocol):
         super().data_received(data)
 
 
+GIT_ENV: dict[str, str] = {}  # GIT_SSL_CAINFO, over HTTPS
+
+
 def _git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env=env)
 
 
 def ours(ws: Workspace, url: str, n: int) -> float:
@@ -108,16 +117,21 @@ def floor(clone: Path, authed_url: str, n: int) -> float:
     return elapsed
 
 
-def main(tasks: int, files: int, quickack: bool) -> None:
+def main(tasks: int, files: int, quickack: bool, https: bool) -> None:
     root = Path(tempfile.mkdtemp())
     bare = root / "git" / "octo" / "bench.git"
     create_bare_repo(bare, {f"module_{i}.py": f"VALUE = {i}\n" * 20 for i in range(files)})
-    server = ServerThread(timing_posts(git_http_app(root / "git", lambda t, r: t == TOKEN)))
+    tls = self_signed(root / "tls") if https else None
+    if tls:
+        trust_in_libgit2(tls)
+        GIT_ENV["GIT_SSL_CAINFO"] = str(tls.cert)
+    app = timing_posts(git_http_app(root / "git", lambda t, r: t == TOKEN))
+    server = ServerThread(app, tls=tls)
     if quickack:
         server._server.config.http = QuickAckProtocol  # bench only: uvicorn takes a class
     server.start()
     url = f"{server.url}/octo/bench.git"
-    authed = url.replace("http://", f"http://x-access-token:{TOKEN}@")
+    authed = url.replace("://", f"://x-access-token:{TOKEN}@")
     try:
         ws = Workspace(root / "home")
         start = time.perf_counter()
@@ -134,10 +148,12 @@ def main(tasks: int, files: int, quickack: bool) -> None:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+    transport = "HTTPS, ours through the relay" if https else "plain HTTP, no relay"
     for client, waits in POST_WAITS.items():
         print(
-            f"remote with {'quick' if quickack else 'delayed'} ACKs, {client:<8} POST headers -> "
-            f"body median {statistics.median(waits) * 1e3:5.1f} ms ({len(waits)} POSTs)"
+            f"{transport}, remote with {'quick' if quickack else 'delayed'} ACKs, {client:<8} "
+            f"POST headers -> body median {statistics.median(waits) * 1e3:5.1f} ms "
+            f"({len(waits)} POSTs)"
         )
     print(f"first sync     ours {first_ours * 1e3:7.1f} ms   git clone {first_git * 1e3:7.1f} ms")
     med_o, med_f = statistics.median(ours_t), statistics.median(floor_t)
@@ -151,4 +167,4 @@ if __name__ == "__main__":
     flags = [a for a in sys.argv[1:] if a.startswith("--")]
     args = [int(a) for a in sys.argv[1:] if not a.startswith("--")][:2]
     tasks, files = args + [15, 200][len(args) :]
-    main(tasks, files, quickack="--quickack" in flags)
+    main(tasks, files, quickack="--quickack" in flags, https="--http" not in flags)

@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from tests.doubles.server import free_port
+from tests.doubles.tls import Certificate, self_signed, trust_in_libgit2
 from tests.world import World, build_world
 
 
@@ -109,3 +110,11 @@ def world(
 ) -> Iterator[World]:
     """GitHub, model doubles, the web app and a burst worker, with the default config."""
     yield from build_world(tmp_path, redis_url, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed certificate for HTTPS doubles, which this process's libgit2 trusts."""
+    made = self_signed(tmp_path_factory.mktemp("tls"))
+    trust_in_libgit2(made)
+    return made

@@ -18,18 +18,24 @@ from tests.doubles.git_http import (
     rev_parse,
 )
 from tests.doubles.server import ServerThread
+from tests.doubles.tls import Certificate
 from tests.test_workspace import BRANCH, FILES, REPO_ID, TASK, TOKEN, Remote
 
 BOT = pygit2.Signature("crew[bot]", "1+crew[bot]@users.noreply.github.com")
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> Iterator[Remote]:
-    """The same remote as tests/test_workspace.py's: octo/demo behind git http-backend."""
+@pytest.fixture(params=["http", "https"])
+def remote(
+    request: pytest.FixtureRequest, tmp_path: Path, certificate: Certificate
+) -> Iterator[Remote]:
+    """The same remote as tests/test_workspace.py's: octo/demo behind git http-backend, over
+    HTTP and over HTTPS (through the relay)."""
     root = tmp_path / "remote"
     bare = root / "octo" / "demo.git"
     create_bare_repo(bare, FILES)
-    server = ServerThread(git_http_app(root, lambda token, _: token == TOKEN)).start()
+    tls = certificate if request.param == "https" else None
+    app = git_http_app(root, lambda token, _: token == TOKEN)
+    server = ServerThread(app, tls=tls).start()
     yield Remote(server.url, bare, [])
     server.stop()
 

@@ -1,4 +1,8 @@
-"""The workspace against a real `git http-backend` remote served over loopback HTTP."""
+"""The workspace against a real `git http-backend` remote on loopback, over HTTP and HTTPS.
+
+Over HTTPS (GitHub's) every fetch and push goes through the worker's relay (pipeline/relay.py);
+each test runs on both transports.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from tests.doubles.git_http import (
     rev_parse,
 )
 from tests.doubles.server import ServerThread, free_port
+from tests.doubles.tls import Certificate
 
 TOKEN = "ghs_" + "s3cr3t" * 6
 REPO_ID = 42
@@ -44,8 +49,10 @@ class Remote:
         return f"{self.url}/octo/demo.git"
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> Iterator[Remote]:
+@pytest.fixture(params=["http", "https"])
+def remote(
+    request: pytest.FixtureRequest, tmp_path: Path, certificate: Certificate
+) -> Iterator[Remote]:
     root = tmp_path / "remote"
     bare = root / "octo" / "demo.git"
     create_bare_repo(bare, FILES)
@@ -55,7 +62,8 @@ def remote(tmp_path: Path) -> Iterator[Remote]:
         calls.append((token, repo))
         return token == TOKEN and repo == "octo/demo"
 
-    server = ServerThread(git_http_app(root, check_token)).start()
+    tls = certificate if request.param == "https" else None
+    server = ServerThread(git_http_app(root, check_token), tls=tls).start()
     yield Remote(server.url, bare, calls)
     server.stop()
 
@@ -147,14 +155,15 @@ def test_unknown_repository_is_permanent(workspace: Workspace, remote: Remote) -
         workspace.sync_mirror(REPO_ID, f"{remote.url}/octo/missing.git", TOKEN)
 
 
-def test_unreachable_server_is_transient(workspace: Workspace) -> None:
-    url = f"http://127.0.0.1:{free_port()}/octo/demo.git"
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_unreachable_server_is_transient(workspace: Workspace, scheme: str) -> None:
+    url = f"{scheme}://127.0.0.1:{free_port()}/octo/demo.git"
     with pytest.raises(TransientError):
         workspace.sync_mirror(REPO_ID, url, TOKEN)
 
 
 def test_token_in_the_url_is_refused(workspace: Workspace, remote: Remote) -> None:
-    url = remote.clone_url.replace("http://", f"http://x-access-token:{TOKEN}@")
+    url = remote.clone_url.replace("://", f"://x-access-token:{TOKEN}@")
     with pytest.raises(WorkspaceError) as caught:
         workspace.sync_mirror(REPO_ID, url, TOKEN)
     assert TOKEN not in str(caught.value)

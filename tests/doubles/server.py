@@ -7,9 +7,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+
+if TYPE_CHECKING:
+    from tests.doubles.tls import Certificate
 
 
 def free_port() -> int:
@@ -19,13 +22,19 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """A real HTTP server for an ASGI app; `url` is its base URL once started."""
+    """A real HTTP server for an ASGI app (HTTPS with `tls`); `url` is its base URL."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, tls: Certificate | None = None) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="auto"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="auto",
+            ssl_certfile=tls and str(tls.cert),
+            ssl_keyfile=tls and str(tls.key),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

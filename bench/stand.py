@@ -26,6 +26,7 @@ from bot.queue import rq_redis
 from bot.settings import load_settings
 from bot.store import TaskStore
 from pipeline.generate import EDIT_TOOL_NAME
+from pipeline.labels import tier_label
 from pipeline.models import TERMINAL_STATES, TaskRecord
 from tests.doubles.git_http import commit_files
 from tests.doubles.github import GitHubDouble
@@ -125,7 +126,7 @@ class Stand:
         self.anthropic.script(GENERATOR, writes, when=f"bench_note_{n}.py")
         self.anthropic.script(REVIEWER, approves, when=f"bench_note_{n}.py")
         return self.github.add_issue(REPO, title, f"Add `bench_note_{n}.py` with NOTE = {n}.",
-                                     user="alice", labels=["feature-crew:tier-2"])  # fmt: skip
+                                     user="alice", labels=[tier_label(2)])  # fmt: skip
 
     def label(self, number: int) -> str:
         """Add the trigger label; the delivery's id."""

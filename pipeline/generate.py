@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pipeline.chat import open_chat
 from pipeline.config import Price, TierConfig
 from pipeline.cost import Meter
 from pipeline.editor import EditorTool
@@ -15,7 +16,6 @@ from pipeline.providers import (
     ToolOutput,
     ToolSpec,
     chat_setup,
-    open_chat,
 )
 
 __all__ = ["EDIT_TOOL", "EDIT_TOOL_NAME", "generate"]

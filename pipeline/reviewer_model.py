@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from pipeline.chat import open_chat
 from pipeline.config import Price, ReviewConfig
 from pipeline.cost import Meter
 from pipeline.endpoints import ModelEndpoints
 from pipeline.invalid import describe_invalid
 from pipeline.models import ModelVerdict, Usage
-from pipeline.providers import Reply, ToolOutput, ToolSpec, chat_setup, open_chat
+from pipeline.providers import Reply, ToolOutput, ToolSpec, chat_setup
 
 SUBMIT_VERDICT_TOOL = "submit_verdict"
 

@@ -46,4 +46,4 @@ def test_a_jobs_horse_opens_its_connection_without_client_setinfo(
     # connection's own settings say it too.
     assert not [c for c in seen if c.upper().startswith("CLIENT SETINFO")]
     kwargs = worker.connection.connection_pool.connection_kwargs
-    assert (kwargs["lib_name"], kwargs["lib_version"]) == (None, None)
+    assert kwargs["driver_info"] is None

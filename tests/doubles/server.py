@@ -35,6 +35,7 @@ class ServerThread:
             lifespan="auto",
             ssl_certfile=tls and str(tls.cert),
             ssl_keyfile=tls and str(tls.key),
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

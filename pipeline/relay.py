@@ -27,6 +27,7 @@ import threading
 from urllib.parse import urlsplit
 
 _MAX_HEAD = 64 * 1024
+_HEAD_TIMEOUT_S = 30
 _CHUNK = 256 * 1024
 _CONNECTED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 _REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -68,11 +69,12 @@ class GitRelay:
         with client:
             try:
                 self._tunnel(client)
-            except OSError:  # either side went away: libgit2 reports its own error
+            except OSError:  # either side went away or timed out: libgit2 reports its own error
                 return
 
     def _tunnel(self, client: socket.socket) -> None:
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.settimeout(_HEAD_TIMEOUT_S)  # a client that never finishes its request
         head = _read_head(client)
         if _route(head) != self.target:
             client.sendall(_REFUSED)
@@ -85,6 +87,7 @@ class GitRelay:
         with upstream:
             upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             upstream.settimeout(None)
+            client.settimeout(None)  # as without the relay: as long as libgit2 keeps it open
             self.tunnels += 1
             client.sendall(_CONNECTED)
             early = head.split(b"\r\n\r\n", 1)[1]  # libgit2 waits for the 200; just in case

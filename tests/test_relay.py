@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.models import ToolStatus
 from pipeline.relay import GitRelay, relay_for
 from pipeline.workspace import Workspace
 from tests.doubles.git_http import create_bare_repo, git_http_app
 from tests.doubles.server import ServerThread
 from tests.doubles.tls import Certificate
+from tests.test_sandbox import audit_pytest, needs_sandbox, reaching_test
 
 TOKEN = "ghs_relay"
 
@@ -121,3 +123,19 @@ def test_a_forked_job_process_fetches_through_a_relay_of_its_own(
     outcome, _, childs = said.partition(" ")
     assert outcome == "ok", said
     assert childs != parents
+
+
+@needs_sandbox
+def test_code_the_audit_runs_cannot_reach_the_relay(tmp_path: Path) -> None:
+    """The relay listens in the job's process while its audit runs: the confined tests, in a
+    network namespace of their own, must not find it (nor, through it, the git host)."""
+    proxy = relay_for("https://git.example.test/octo/demo.git")
+    assert proxy is not None
+    probe = reaching_test(int(proxy.rsplit(":", 1)[1]))
+
+    confined = audit_pytest(tmp_path, probe, sandbox="required")
+    unconfined = audit_pytest(tmp_path, probe, sandbox="off")  # the relay is there to reach
+
+    assert confined.tools[0].status is ToolStatus.FAILED, confined.tools[0].output
+    assert "ConnectionRefusedError" in confined.tools[0].output
+    assert unconfined.tools[0].status is ToolStatus.PASSED, unconfined.tools[0].output

@@ -10,9 +10,11 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pipeline.errors import WorkspaceError
 from pipeline.models import ToolStatus
 from pipeline.relay import GitRelay, relay_for
 from pipeline.workspace import Workspace
@@ -139,3 +141,29 @@ def test_code_the_audit_runs_cannot_reach_the_relay(tmp_path: Path) -> None:
     assert confined.tools[0].status is ToolStatus.FAILED, confined.tools[0].output
     assert "ConnectionRefusedError" in confined.tools[0].output
     assert unconfined.tools[0].status is ToolStatus.PASSED, unconfined.tools[0].output
+
+
+def test_a_redirect_to_another_host_is_refused_for_good_and_says_so(
+    tmp_path: Path, certificate: Certificate
+) -> None:
+    """The git host redirects to another host (`localhost`, not `127.0.0.1`) and closes the
+    connection: libgit2 asks the relay for a tunnel there, which it refuses; the task is told
+    why instead of retrying. (Over a connection kept open, libgit2 1.9 sends that CONNECT into
+    the old tunnel instead, to the first host, and fails on the answer: refused all the same.)"""
+
+    async def redirect(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        there = f"https://localhost:{scope['server'][1]}{scope['path']}"
+        query = scope["query_string"].decode()
+        headers = [(b"location", f"{there}?{query}".encode()), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 301, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    server = ServerThread(redirect, tls=certificate).start()
+    try:
+        with pytest.raises(WorkspaceError) as caught:
+            Workspace(tmp_path / "home").sync_mirror(1, f"{server.url}/octo/demo.git", TOKEN)
+    finally:
+        server.stop()
+    assert "another host" in caught.value.public

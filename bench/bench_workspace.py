@@ -9,10 +9,8 @@ branch at the base, one commit, one push. The floor is git: `git fetch`, `git wo
 It also times, at the remote, each POST from its headers to its last body byte: libgit2 sets no
 TCP_NODELAY and writes a POST's headers and its body (each chunk, for a push) separately, so
 Nagle holds the body until the receiver ACKs the headers, and a receiver in delayed-ACK mode
-waits ~40 ms to do so. Over HTTPS our fetches and pushes go through the worker's loopback
-relay (pipeline/relay.py), which ACKs at once, so the stall is gone; libgit2 sends plain HTTP
-past any proxy, so `--http` shows it. `--quickack` makes the remote ACK at once (TCP_QUICKACK
-after every read), which shows what the steps cost without the stall on either transport.
+waits ~40 ms to do so, over HTTPS as over HTTP. `--quickack` makes the remote ACK at once
+(TCP_QUICKACK after every read), which shows what the steps cost without that stall.
 `python bench/bench_workspace.py [TASKS] [FILES] [--http] [--quickack]`.
 """
 
@@ -148,7 +146,7 @@ def main(tasks: int, files: int, quickack: bool, https: bool) -> None:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-    transport = "HTTPS, ours through the relay" if https else "plain HTTP, no relay"
+    transport = "HTTPS" if https else "plain HTTP"
     for client, waits in POST_WAITS.items():
         print(
             f"{transport}, remote with {'quick' if quickack else 'delayed'} ACKs, {client:<8} "

@@ -15,7 +15,6 @@ from pygit2.enums import SortMode
 
 from pipeline.errors import WorkspaceError
 from pipeline.gitauth import TokenCallbacks, check_clone_url, network_error
-from pipeline.relay import relay_for
 from pipeline.workspace import ORIGIN, Workspace, Worktree
 
 log = logging.getLogger(__name__)
@@ -205,7 +204,7 @@ def push_with_lease(  # noqa: PLR0913 - keyword-only, each named at the call
         callbacks = _LeaseCallbacks(token, clone_url, ws.git_host, target, expected_sha)
         try:
             repo.remotes.create_anonymous(clone_url).push(
-                [f"+{source}:{target}"], callbacks=callbacks, proxy=relay_for(clone_url)
+                [f"+{source}:{target}"], callbacks=callbacks
             )
         except LeaseLost as lost:
             log.warning("push of %s to %s not done: %s", sha[:8], branch, lost)

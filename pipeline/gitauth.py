@@ -13,9 +13,8 @@ from pipeline.errors import FeatureCrewError, TransientError, WorkspaceError
 TOKEN_USER = "x-access-token"  # noqa: S105 - the fixed username GitHub expects, not a secret
 _PERMANENT_HTTP = re.compile(r"status code: (?:400|403|404|410|422)\b")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# libgit2's words when the worker's relay (pipeline/relay.py) refuses a CONNECT: only ever to a
-# host other than the clone URL's, as when the git host redirects there.
-_RELAY_REFUSED = "proxy returned unexpected status: 403"
+# libgit2's words for a TLS certificate it did not trust: retrying cannot help.
+_UNTRUSTED_CERTIFICATE = re.compile(r"rejected certificate|certificate (?:is )?invalid", re.I)
 
 
 class TokenCallbacks(pygit2.RemoteCallbacks):
@@ -100,11 +99,12 @@ def check_remote_url(remote: pygit2.Remote, clone_url: str) -> None:
 
 
 def network_error(exc: pygit2.GitError, action: str, url: str) -> FeatureCrewError:
-    """Sort a libgit2 transport failure: a missing or forbidden repo is permanent, else retry."""
+    """Sort a libgit2 transport failure: a missing or forbidden repo, or a certificate not
+    trusted, is permanent; anything else is retried."""
     text = f"{action} {_safe_url(url)} failed: {exc}"
-    if _RELAY_REFUSED in str(exc):
+    if _UNTRUSTED_CERTIFICATE.search(str(exc)):
         return WorkspaceError(
-            text, public=f"git {action} failed: the git host sent it to another host; refused"
+            text, public=f"git {action} failed: the git host's TLS certificate is not trusted"
         )
     if _PERMANENT_HTTP.search(str(exc)):
         return WorkspaceError(text, public=f"git {action} failed: the repository was not found")

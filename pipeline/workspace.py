@@ -17,7 +17,6 @@ from pipeline.errors import WorkspaceError
 from pipeline.gitauth import TokenCallbacks, check_clone_url, check_remote_url, network_error
 from pipeline.models import DiffSummary
 from pipeline.paths import is_protected
-from pipeline.relay import relay_for
 
 ORIGIN = "origin"
 FETCH_SPEC = "+refs/heads/*:refs/remotes/origin/*"
@@ -66,9 +65,7 @@ class Workspace:
             check_remote_url(repo.remotes[ORIGIN], clone_url)
             callbacks = TokenCallbacks(token, clone_url, self.git_host)
             try:
-                repo.remotes[ORIGIN].fetch(
-                    callbacks=callbacks, prune=FetchPrune.PRUNE, proxy=relay_for(clone_url)
-                )
+                repo.remotes[ORIGIN].fetch(callbacks=callbacks, prune=FetchPrune.PRUNE)
             except pygit2.GitError as exc:
                 raise network_error(exc, "fetch", clone_url) from exc
 
@@ -245,7 +242,7 @@ class Worktree:
         check_remote_url(remote, clone_url)
         callbacks = TokenCallbacks(token, clone_url, self.git_host)
         try:
-            remote.push([f"+{ref}:{ref}"], callbacks=callbacks, proxy=relay_for(clone_url))
+            remote.push([f"+{ref}:{ref}"], callbacks=callbacks)
         except pygit2.GitError as exc:
             raise network_error(exc, "push", clone_url) from exc
         if callbacks.rejected:

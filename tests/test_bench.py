@@ -18,7 +18,7 @@ VERDICT = re.compile(r"^bench_\w+ ratio=[\d.]+ target=[\d.]+ (ok|miss)$")
     ("script", "args"),
     [
         ("bench_ingress.py", ["--requests", "20", "--rounds", "1", "--connections", "1,4"]),
-        ("bench_workspace.py", ["2", "10"]),  # over HTTPS, through the relay
+        ("bench_workspace.py", ["2", "10"]),  # over HTTPS
         ("bench_workspace.py", ["2", "10", "--http"]),
         ("bench_task.py", ["--warm", "1", "--tools", "compile"]),
         (

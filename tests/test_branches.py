@@ -29,7 +29,7 @@ def remote(
     request: pytest.FixtureRequest, tmp_path: Path, certificate: Certificate
 ) -> Iterator[Remote]:
     """The same remote as tests/test_workspace.py's: octo/demo behind git http-backend, over
-    HTTP and over HTTPS (through the relay)."""
+    HTTP and over HTTPS."""
     root = tmp_path / "remote"
     bare = root / "octo" / "demo.git"
     create_bare_repo(bare, FILES)

@@ -1,7 +1,6 @@
 """The workspace against a real `git http-backend` remote on loopback, over HTTP and HTTPS.
 
-Over HTTPS (GitHub's) every fetch and push goes through the worker's relay (pipeline/relay.py);
-each test runs on both transports.
+Each test with a remote runs on both transports: HTTPS is what GitHub serves.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from tests.doubles.git_http import (
     rev_parse,
 )
 from tests.doubles.server import ServerThread, free_port
-from tests.doubles.tls import Certificate
+from tests.doubles.tls import Certificate, self_signed
 
 TOKEN = "ghs_" + "s3cr3t" * 6
 REPO_ID = 42
@@ -160,6 +159,25 @@ def test_unreachable_server_is_transient(workspace: Workspace, scheme: str) -> N
     url = f"{scheme}://127.0.0.1:{free_port()}/octo/demo.git"
     with pytest.raises(TransientError):
         workspace.sync_mirror(REPO_ID, url, TOKEN)
+
+
+def test_an_untrusted_certificate_fails_at_once_and_says_so(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """As behind a TLS-intercepting proxy whose CA the worker does not trust. (Through a
+    local CONNECT proxy, libgit2 1.9 hangs on this rejection, polling a stream it already
+    closed: one reason fetches and pushes connect directly; see bench/README.md.)"""
+    root = tmp_path / "remote"
+    create_bare_repo(root / "octo" / "demo.git", FILES)
+    stranger = self_signed(tmp_path / "untrusted")  # not the certificate this process trusts
+    server = ServerThread(git_http_app(root, lambda t, _: t == TOKEN), tls=stranger).start()
+    try:
+        with pytest.raises(WorkspaceError) as caught:
+            workspace.sync_mirror(REPO_ID, f"{server.url}/octo/demo.git", TOKEN)
+    finally:
+        server.stop()
+    assert caught.value.public == "git fetch failed: the git host's TLS certificate is not trusted"
+    assert TOKEN not in str(caught.value)
 
 
 def test_token_in_the_url_is_refused(workspace: Workspace, remote: Remote) -> None:

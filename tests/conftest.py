@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from bot.telemetry import _StderrHandler
 from tests.doubles.server import free_port
 from tests.doubles.tls import Certificate, self_signed, trust_in_libgit2
 from tests.world import World, build_world
@@ -118,3 +120,16 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     made = self_signed(tmp_path_factory.mktemp("tls"))
     trust_in_libgit2(made)
     return made
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_logging_left_behind() -> Iterator[None]:
+    """A CLI run in-process (`bot.cli.main`) puts the product's stderr handler on the root
+    logger at INFO; left there, a later test's background servers (a webhook the GitHub double
+    sends after its test ended) write lines into pytest's output between tests."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    root.setLevel(level)

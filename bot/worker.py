@@ -15,13 +15,14 @@ import signal
 import time
 from collections.abc import Sequence
 
-from rq import Queue, Worker
+from rq import Queue
 from rq.serializers import JSONSerializer
 
 from bot import jobs
 from bot.backends import Backends
 from bot.forgotten import sweep_forgotten
 from bot.hardening import PR_SET_PDEATHSIG, make_non_dumpable, prctl
+from bot.horse import PreforkWorker
 from bot.queue import ALL_QUEUES, EVENTS, REVIEWS, TIERS, queues_for, rq_redis
 from bot.settings import Settings
 from bot.telemetry import init_sentry
@@ -34,14 +35,15 @@ HEARTBEAT_S = 10
 
 def build_worker(
     settings: Settings, *, queues: Sequence[str] = ALL_QUEUES, name: str | None = None
-) -> Worker:
+) -> PreforkWorker:
     redis = rq_redis(settings.env.redis_url)
     # Every job runs in a forked horse, whose first Redis call opens a new connection (the
     # parent's is not shared across a fork). Without these, that connection reads redis-py's
     # package metadata and sends two CLIENT SETINFO first: ~3 ms of a job's pickup, measured.
     # (driver_info=None is redis-py's way to say so; lib_name/lib_version are deprecated.)
     redis.connection_pool.connection_kwargs["driver_info"] = None
-    return Worker(
+    # Each job's horse is forked before the job arrives, not after it is dequeued (bot/horse.py).
+    return PreforkWorker(
         [Queue(q, connection=redis, serializer=JSONSerializer) for q in queues],
         connection=redis,
         serializer=JSONSerializer,

@@ -1,0 +1,235 @@
+"""The worker's horse is forked before its job arrives: real worker processes on a real Redis.
+
+Each test starts `build_worker(...).work()` in a process of its own, as `feature-crew worker`
+does, on a queue of its own, and finds the worker's idle horse among its children.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rq import Queue, Retry, Worker
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from bot.queue import rq_redis
+from tests.world import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+QUEUE = "prefork-test"  # no other test's worker, if one outlived its test, listens here
+WORKER = (
+    "import sys\n"
+    "from bot.settings import load_settings\n"
+    "from bot.worker import build_worker\n"
+    "build_worker(load_settings(), queues=(sys.argv[1],)).work()\n"
+)
+
+
+def _state(pid: int) -> str:
+    """The process's state letter, "" when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _running(pid: int) -> bool:
+    return _state(pid) not in ("", "Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+                    found.append(int(entry.name))
+    return found
+
+
+# Deadlines, not timed assertions: a worker imports the whole pipeline before it starts, which
+# took over a minute on this machine's two cores while other suites ran.
+START_S = 240
+
+
+def _spare(worker: subprocess.Popen[bytes], not_: int = 0) -> int:
+    """The worker's one idle horse (waiting for it to be forked)."""
+    wait_for(lambda: [p for p in _children(worker.pid) if p != not_], START_S)
+    (spare,) = _children(worker.pid)
+    return spare
+
+
+@pytest.fixture
+def queue(clean_env: None, redis_url: str) -> Queue:
+    os.environ["REDIS_URL"] = redis_url  # clean_env's monkeypatch restores the environment
+    return Queue(QUEUE, connection=rq_redis(redis_url), serializer=JSONSerializer)
+
+
+@pytest.fixture
+def start_worker(queue: Queue) -> Iterator[type[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-c", WORKER, QUEUE], cwd=ROOT,
+                                env=dict(os.environ), start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        started.append(proc)
+        return proc
+
+    yield start  # type: ignore[misc]
+    for proc in started:
+        for pid in [*_children(proc.pid), proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def _finished(job: Job) -> bool:
+    job.refresh()
+    return job.is_finished or job.is_failed
+
+
+def test_a_job_runs_in_the_horse_forked_before_it_came(queue: Queue, start_worker) -> None:
+    worker = start_worker()
+    spare = _spare(worker)
+    job = queue.enqueue("tests.horse_jobs.pid")
+    wait_for(lambda: _finished(job), START_S)
+    assert job.is_finished and job.return_value() == spare
+    # The next job gets a new horse: one job per process, as RQ's own horses.
+    following = _spare(worker, not_=spare)
+    second = queue.enqueue("tests.horse_jobs.pid")
+    wait_for(lambda: _finished(second), START_S)
+    assert second.return_value() == following != spare
+    assert not _running(spare)
+
+
+def test_a_job_timeout_still_ends_the_horse_and_fails_the_job(
+    queue: Queue, start_worker, tmp_path: Path
+) -> None:
+    worker = start_worker()
+    spare = _spare(worker)
+    job = queue.enqueue("tests.horse_jobs.hold", str(tmp_path / "started"),
+                        str(tmp_path / "never"), job_timeout=1)  # fmt: skip
+    wait_for(lambda: _finished(job), START_S)
+    assert job.is_failed
+    result = job.latest_result()
+    assert result is not None and "JobTimeoutException" in (result.exc_string or "")
+    assert (tmp_path / "started").read_text() == str(spare)
+    wait_for(lambda: not _running(spare), 30)
+    assert worker.poll() is None  # the worker itself goes on
+
+
+def test_a_killed_workers_job_is_recovered_by_maintenance(
+    queue: Queue, start_worker, tmp_path: Path
+) -> None:
+    started, release = tmp_path / "started", tmp_path / "release"
+    worker = start_worker()
+    job = queue.enqueue("tests.horse_jobs.hold", str(started), str(release), retry=Retry(max=1))
+    wait_for(started.exists, START_S)
+    horse = int(started.read_text())
+    os.kill(worker.pid, signal.SIGKILL)  # the worker, then its horse, as tests/test_kills.py
+    os.kill(horse, signal.SIGKILL)
+    worker.wait(timeout=30)
+    # What the next maintenance pass does once the job's heartbeat lapsed.
+    StartedJobRegistry(queue=queue).cleanup(timestamp=int(1e10))
+    job.refresh()
+    assert job.get_status() == "queued"
+    release.touch()
+    start_worker()
+    wait_for(lambda: _finished(job), START_S)
+    assert job.is_finished and job.return_value() != horse
+
+
+def test_warm_shutdown_finishes_the_running_job_and_leaves_no_horse(
+    queue: Queue, start_worker, tmp_path: Path
+) -> None:
+    started, release = tmp_path / "started", tmp_path / "release"
+    worker = start_worker()
+    job = queue.enqueue("tests.horse_jobs.hold", str(started), str(release))
+    wait_for(started.exists, START_S)
+    horse = int(started.read_text())
+    assert _children(worker.pid) == [horse]  # no spare while a job runs
+    worker.send_signal(signal.SIGTERM)
+    wait_for(lambda: _shutdown_requested(queue), 30)
+    assert job.get_status() == "started" and _running(horse)
+    release.touch()
+    assert worker.wait(timeout=60) == 0
+    job.refresh()
+    assert job.is_finished and job.return_value() == horse
+    assert not _running(horse)
+
+
+def test_stopping_an_idle_worker_ends_its_idle_horse(queue: Queue, start_worker) -> None:
+    worker = start_worker()
+    spare = _spare(worker)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    assert not _running(spare)
+
+
+def test_a_killed_workers_idle_horse_dies_with_it(queue: Queue, start_worker) -> None:
+    worker = start_worker()
+    spare = _spare(worker)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+    wait_for(lambda: not _running(spare), 30)
+
+
+def test_cold_shutdown_kills_the_running_horse(queue: Queue, start_worker, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    worker = start_worker()
+    job = queue.enqueue("tests.horse_jobs.hold", str(started), str(tmp_path / "never"))
+    wait_for(started.exists, START_S)
+    horse = int(started.read_text())
+    worker.send_signal(signal.SIGTERM)
+    wait_for(lambda: _shutdown_requested(queue), 30)
+    # RQ ignores a second signal within a second of the first (duplicate signals from pools).
+    time.sleep(1.5)
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=60)
+    wait_for(lambda: not _running(horse), 30)
+    assert job.get_status() == "started"  # abandoned: maintenance recovers it as before
+
+
+def _shutdown_requested(queue: Queue) -> bool:
+    workers = Worker.all(queue=queue)
+    return bool(workers) and workers[0].shutdown_requested_date is not None
+
+
+def test_an_idle_horse_killed_from_outside_is_replaced(queue: Queue, start_worker) -> None:
+    worker = start_worker()
+    spare = _spare(worker)
+    os.kill(spare, signal.SIGKILL)
+    wait_for(lambda: not _running(spare), 30)
+    job = queue.enqueue("tests.horse_jobs.pid")
+    wait_for(lambda: _finished(job), START_S)
+    assert job.is_finished and job.return_value() not in (spare, None)
+    assert worker.poll() is None
+
+
+def test_heartbeats_go_on_while_the_horse_runs_its_job(
+    queue: Queue, start_worker, tmp_path: Path
+) -> None:
+    started, release = tmp_path / "started", tmp_path / "release"
+    start_worker()
+    job = queue.enqueue("tests.horse_jobs.hold", str(started), str(release))
+    wait_for(started.exists, START_S)
+    job.refresh()
+    first = job.last_heartbeat
+    assert first is not None
+    # The worker beats for the job every HEARTBEAT_S (10 s) while its horse works.
+    wait_for(lambda: job.refresh() or (job.last_heartbeat or first) > first, 60)
+    release.touch()
+    wait_for(lambda: _finished(job), START_S)
+    assert job.is_finished

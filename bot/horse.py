@@ -100,6 +100,12 @@ class PreforkWorker(Worker):
         handoff_r, handoff_w = os.pipe()
         ack_r, ack_w = os.pipe()
         parent = os.getpid()
+        # A fork shares every open socket. A spare holding the connection its parent then
+        # blocks on for a job keeps it open after the parent is killed, until the spare dies
+        # too, and Redis hands the next job to that dead BLMOVE: it sits in the intermediate
+        # queue until maintenance finds it. So the idle connections close first; the parent's
+        # next command opens a new one before it blocks (the pubsub thread keeps its own).
+        self.connection.connection_pool.disconnect(inuse_connections=False)
         pid = os.fork()
         if pid == 0:  # the horse: never return into the parent's code
             code = 1

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,10 +23,10 @@ from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot.queue import rq_redis
+from tests.sockets import blocked_sockets, sockets_of
 from tests.world import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-QUEUE = "prefork-test"  # no other test's worker, if one outlived its test, listens here
 WORKER = (
     "import sys\n"
     "from bot.settings import load_settings\n"
@@ -73,7 +74,9 @@ def _spare(worker: subprocess.Popen[bytes], not_: int = 0) -> int:
 @pytest.fixture
 def queue(clean_env: None, redis_url: str) -> Queue:
     os.environ["REDIS_URL"] = redis_url  # clean_env's monkeypatch restores the environment
-    return Queue(QUEUE, connection=rq_redis(redis_url), serializer=JSONSerializer)
+    # A queue of the test's own: no earlier test's worker, if one outlived its test, listens here.
+    name = f"prefork-{uuid.uuid4().hex[:8]}"
+    return Queue(name, connection=rq_redis(redis_url), serializer=JSONSerializer)
 
 
 @pytest.fixture
@@ -81,7 +84,7 @@ def start_worker(queue: Queue) -> Iterator[type[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-c", WORKER, QUEUE], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-c", WORKER, queue.name], cwd=ROOT,
                                 env=dict(os.environ), start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         started.append(proc)
@@ -233,3 +236,17 @@ def test_heartbeats_go_on_while_the_horse_runs_its_job(
     release.touch()
     wait_for(lambda: _finished(job), START_S)
     assert job.is_finished
+
+
+def test_the_idle_horse_does_not_hold_the_connection_its_worker_waits_for_jobs_on(
+    queue: Queue, start_worker
+) -> None:
+    # A spare sharing that socket keeps it open after its worker is killed, until the spare
+    # dies too; meanwhile Redis hands the next job to the dead worker's BLMOVE, and the job
+    # sits in the intermediate queue (found in CI: a job that never started).
+    worker = start_worker()
+    spare = _spare(worker)
+    wait_for(lambda: blocked_sockets(queue.connection), START_S)
+    (blocked,) = blocked_sockets(queue.connection)
+    assert blocked in sockets_of(worker.pid)
+    assert blocked not in sockets_of(spare)

@@ -10,9 +10,11 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from bot.queue import TASKS
+from bot.queue import TASKS, rq_redis
 from bot.worker import build_worker
 from tests.helpers import settings_with
+from tests.sockets import blocked_sockets, sockets_of
+from tests.world import World, descendants, wait_for
 
 
 def test_a_jobs_horse_opens_its_connection_without_client_setinfo(
@@ -47,3 +49,18 @@ def test_a_jobs_horse_opens_its_connection_without_client_setinfo(
     assert not [c for c in seen if c.upper().startswith("CLIENT SETINFO")]
     kwargs = worker.connection.connection_pool.connection_kwargs
     assert kwargs["driver_info"] is None
+
+
+def test_no_other_process_holds_a_connection_a_worker_waits_for_jobs_on(world: World) -> None:
+    # A worker's sidecars and idle horses are forks: one holding the socket its worker
+    # blocks on keeps that BLMOVE alive after the worker is killed, and Redis hands the
+    # next job to it (the job then sits in the dead worker's intermediate queue).
+    # The idle horses of both the main worker and its events sidecar are in the tree.
+    redis = rq_redis(world.redis_url)
+    with world.worker_process() as worker:
+        # The main worker on its tiers' queues, its events sidecar on the events queue.
+        wait_for(lambda: len(blocked_sockets(redis)) == 2, 120)
+        tree = [worker.pid, *descendants(worker.pid)]
+        for blocked in blocked_sockets(redis):
+            holders = [pid for pid in tree if blocked in sockets_of(pid)]
+            assert len(holders) == 1, f"socket {blocked} held by {holders}"

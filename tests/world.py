@@ -83,7 +83,7 @@ class World:
         finally:
             # RQ's work horse calls setsid() and the audit's tools get their own session too:
             # a process group kill would leave them running the job. Kill the whole tree.
-            for pid in _descendants(worker.pid):
+            for pid in descendants(worker.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             if worker.poll() is None:
@@ -165,7 +165,7 @@ def build_world(
         github.stop()
 
 
-def _descendants(root: int) -> list[int]:
+def descendants(root: int) -> list[int]:
     """Every live process under `root`, found through /proc (children before their parents)."""
     parents: dict[int, int] = {}
     for status in Path("/proc").glob("[0-9]*/status"):
@@ -189,7 +189,7 @@ def stop_worker(proc: subprocess.Popen[bytes], grace_s: float = 60) -> None:
     try:
         proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
-        for pid in [*_descendants(proc.pid), proc.pid]:
+        for pid in [*descendants(proc.pid), proc.pid]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=30)

@@ -11,7 +11,8 @@ own code (heartbeats, the timeout kill, `kill_horse` on its process group, the s
 and the next spare is forked when the parent goes back to its queues.
 
 A spare that died while idle is reaped and replaced before a job is handed to it; a spare dies
-with the worker (PR_SET_PDEATHSIG) and is killed when the worker stops, warm or cold. Once it
+with the worker (PR_SET_PDEATHSIG) and is killed when the worker stops, warm or cold. A spare
+holds none of the Redis connections its worker blocks on for jobs (they are opened after it). Once it
 has taken a job it no longer dies with the worker, like RQ's own horses: a killed worker's job
 lapses and is recovered by maintenance as before.
 """

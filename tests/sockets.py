@@ -12,9 +12,13 @@ BLOCKING = ("blmove", "brpoplpush", "blpop", "bzpopmin")
 
 
 def sockets_of(pid: int) -> set[int]:
-    """The inodes of the sockets the process holds open."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
+    """The inodes of the sockets the process holds open (none once it is gone)."""
+    inodes: set[int] = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return inodes
+    for fd in fds:
         with contextlib.suppress(OSError):
             target = os.readlink(fd)
             if target.startswith("socket:["):
@@ -22,19 +26,25 @@ def sockets_of(pid: int) -> set[int]:
     return inodes
 
 
-def socket_of_port(port: int) -> int:
-    """The inode of the loopback TCP socket whose local port this is."""
+def _tcp_sockets() -> dict[int, int]:
+    """Local port to socket inode, for this host's IPv4 TCP sockets."""
+    ports = {}
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        if int(fields[1].rsplit(":", 1)[1], 16) == port:
-            return int(fields[9])
-    raise AssertionError(f"no TCP socket on local port {port}")
+        ports[int(fields[1].rsplit(":", 1)[1], 16)] = int(fields[9])
+    return ports
 
 
-def blocked_sockets(redis: Redis) -> list[int]:
-    """The client sockets of every connection Redis holds in a blocking pop (a waiting worker)."""
-    return [
-        socket_of_port(int(str(client["addr"]).rsplit(":", 1)[1]))
-        for client in redis.client_list()
-        if client.get("cmd") in BLOCKING
-    ]
+def blocked_sockets(redis: Redis, holders: list[int]) -> list[int]:
+    """The client sockets, held by any of these processes, of connections Redis holds in a
+    blocking pop (a worker waiting for a job). Another test's client that is gone by now, or
+    still closing, is not among them."""
+    ports = _tcp_sockets()
+    held = set().union(*(sockets_of(pid) for pid in holders))
+    found = []
+    for client in redis.client_list():
+        if client.get("cmd") in BLOCKING:
+            inode = ports.get(int(str(client["addr"]).rsplit(":", 1)[1]))
+            if inode in held:
+                found.append(inode)
+    return found

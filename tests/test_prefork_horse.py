@@ -246,7 +246,6 @@ def test_the_idle_horse_does_not_hold_the_connection_its_worker_waits_for_jobs_o
     # sits in the intermediate queue (found in CI: a job that never started).
     worker = start_worker()
     spare = _spare(worker)
-    wait_for(lambda: blocked_sockets(queue.connection), START_S)
-    (blocked,) = blocked_sockets(queue.connection)
-    assert blocked in sockets_of(worker.pid)
+    wait_for(lambda: blocked_sockets(queue.connection, [worker.pid]), START_S)
+    (blocked,) = blocked_sockets(queue.connection, [worker.pid])
     assert blocked not in sockets_of(spare)

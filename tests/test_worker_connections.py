@@ -59,8 +59,10 @@ def test_no_other_process_holds_a_connection_a_worker_waits_for_jobs_on(world: W
     redis = rq_redis(world.redis_url)
     with world.worker_process() as worker:
         # The main worker on its tiers' queues, its events sidecar on the events queue.
-        wait_for(lambda: len(blocked_sockets(redis)) == 2, 120)
+        wait_for(
+            lambda: len(blocked_sockets(redis, [worker.pid, *descendants(worker.pid)])) == 2, 120
+        )
         tree = [worker.pid, *descendants(worker.pid)]
-        for blocked in blocked_sockets(redis):
+        for blocked in blocked_sockets(redis, tree):
             holders = [pid for pid in tree if blocked in sockets_of(pid)]
             assert len(holders) == 1, f"socket {blocked} held by {holders}"

@@ -12,9 +12,9 @@ and the next spare is forked when the parent goes back to its queues.
 
 A spare that died while idle is reaped and replaced before a job is handed to it; a spare dies
 with the worker (PR_SET_PDEATHSIG) and is killed when the worker stops, warm or cold. A spare
-holds none of the Redis connections its worker blocks on for jobs (they are opened after it). Once it
-has taken a job it no longer dies with the worker, like RQ's own horses: a killed worker's job
-lapses and is recovered by maintenance as before.
+holds none of the Redis connections its worker blocks on for jobs (they are opened after it).
+Once it has taken a job it no longer dies with the worker, like RQ's own horses: a killed
+worker's job lapses and is recovered by maintenance as before.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rq import Queue, Worker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.executions import Execution
 from rq.job import Job
 
 from bot.hardening import PR_SET_PDEATHSIG, prctl
+from bot.scheduler import DyingScheduler
 
 TAKEN = b"1"
 ACK_TIMEOUT_S = 30.0  # a live horse answers in microseconds; this only bounds a stuck one
@@ -80,6 +82,29 @@ class PreforkWorker(Worker):
             self._spare = None
         self.log.warning("Worker %s: no spare horse took job %s; forking one", self.name, job.id)
         super().fork_work_horse(job, queue)
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """RQ's own, with a scheduler process that dies with this worker (bot/scheduler.py)."""
+        if burst:  # no process to start: RQ enqueues the scheduled jobs and returns
+            super()._start_scheduler(burst, logging_level, date_format, log_format)
+            return
+        self.scheduler = DyingScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+        if self.scheduler.acquired_locks:
+            self.scheduler.start()
 
     def teardown(self) -> None:
         if not self.is_horse and self._spare is not None:

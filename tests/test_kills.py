@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
 from rq import Queue
 from rq.registry import StartedJobRegistry
@@ -14,9 +17,10 @@ from pipeline.messages import STATUS_MARKER
 from pipeline.models import TaskState
 from tests.doubles.git_http import rev_parse
 from tests.doubles.models import text_turn, tool_turn
+from tests.sockets import blocked_sockets
 from tests.test_end_to_end import _approves, _writes_greet
 from tests.test_faults import _one_of_each
-from tests.world import REPO, World, wait_for
+from tests.world import REPO, World, descendants, wait_for
 
 SLOW_TEST = "import time\n\n\ndef test_slow() -> None:\n    time.sleep(30)\n"
 
@@ -119,3 +123,30 @@ def test_a_worker_killed_while_it_audits_a_rebased_head(world: World) -> None:
             c for c in world.github.state.comments_on(REPO, number) if STATUS_MARKER in c.body
         ]
         assert len(statuses) == 1
+
+
+def test_a_worker_killed_outright_leaves_none_of_its_processes_behind(world: World) -> None:
+    # The OOM killer or `kill -9` takes the worker alone. Its idle horses, events sidecar and
+    # tier watcher die with it; so must RQ's scheduler process, which used to live on as an
+    # orphan holding the scheduler locks (so no new worker scheduled) and the dead worker's
+    # sockets.
+    redis = rq_redis(world.redis_url)
+    with world.worker_process() as worker:
+
+        def ready() -> bool:  # scheduling, and both workers waiting for jobs
+            tree = [worker.pid, *descendants(worker.pid)]
+            return bool(redis.keys("rq:scheduler:*")) and len(blocked_sockets(redis, tree)) == 2
+
+        wait_for(ready, 120)
+        forks = descendants(worker.pid)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        wait_for(lambda: not [pid for pid in forks if _alive(pid)], 60)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")

@@ -12,6 +12,8 @@ its events sidecar and the forked job processes, sampled every 100 ms).
 from __future__ import annotations
 
 import argparse
+import itertools
+import statistics
 import sys
 import threading
 import time
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import verdict
 from bench.stand import REPO, Stand, stand
+from pipeline.models import TaskRecord
 
 TARGET = 1.8  # two workers' tasks per minute, as a multiple of one's
 
@@ -77,13 +80,28 @@ def one_round(st: Stand, workers: int, tasks: int, first: int, delay: float) -> 
     pulls = st.pull_counts()
     with st.github.state.lock:
         reviews = {n: len(st.github.state.reviews_on(REPO, _pr(st, n))) for n in numbers}
+    phases = _phases([st.record(n) for n in numbers])
     st.stop_workers()
     return {
+        "phases": phases,
         "per_min": tasks / elapsed * 60,
         "elapsed": elapsed,
         "intact": all(pulls.get(n) == 1 and reviews[n] == 1 for n in numbers),
         "rss_mb": [kb / 1024 for kb in sampler.peaks.values()],
     }
+
+
+def _phases(records: list[TaskRecord]) -> dict[str, float]:
+    """The median seconds a task spent in each state (a state entered twice counts once, summed)."""
+    spent: dict[str, list[float]] = {}
+    for record in records:
+        per: dict[str, float] = {}
+        steps = record.transitions
+        for here, after in itertools.pairwise(steps):
+            per[here.state.value] = per.get(here.state.value, 0.0) + after.at - here.at
+        for state, seconds in per.items():
+            spent.setdefault(state, []).append(seconds)
+    return {state: statistics.median(s) for state, s in spent.items()}
 
 
 def _pr(st: Stand, number: int) -> int:
@@ -110,6 +128,8 @@ def main(
         print(f"{workers} worker(s): {tasks} tasks in {r['elapsed']:.1f} s = "
               f"{r['per_min']:.1f} tasks/min; {'intact' if r['intact'] else 'LOST OR DOUBLED'}; "
               f"peak RSS per worker process tree {rss} MB")  # fmt: skip
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())  # type: ignore[attr-defined]
+        print(f"  median seconds per state: {phases}")
     base = float(results[levels[0]]["per_min"])  # type: ignore[arg-type]
     for workers in levels[1:]:
         print(f"{workers} workers: {float(results[workers]['per_min']) / base:.2f}x one")  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from bot.queue import ALL_QUEUES
 from bot.settings import Settings
 from bot.store import TaskStore
 from bot.tiers import live_listeners
+from bot.unsubscribe import PromptUnsubscribe
 from bot.vanished import VanishWatch, is_task_job, vanished_reason
 from pipeline.errors import Superseded
 from pipeline.messages import audit_line, usd
@@ -114,11 +115,15 @@ def unserved_queue(redis: Redis, task_id: str) -> str | None:
     return None
 
 
+class BurstWorker(PromptUnsubscribe, SimpleWorker):
+    """The job runs in this process; stopping does not wait out the pubsub thread's read."""
+
+
 def work_queue_here(settings: Settings, redis: Redis, name: str) -> bool:
     """A burst worker in this process: it takes what waits on the queue, then returns."""
     jobs.configure(settings)
     queue = Queue(name, connection=redis, serializer=JSONSerializer)
-    worker = SimpleWorker([queue], connection=redis, serializer=JSONSerializer)
+    worker = BurstWorker([queue], connection=redis, serializer=JSONSerializer)
     worked = worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
     if worker._stop_requested:  # Ctrl-C: RQ took the signal to finish the job first
         raise KeyboardInterrupt

@@ -36,9 +36,11 @@ from rq.job import Job
 
 from bot.hardening import PR_SET_PDEATHSIG, prctl
 from bot.scheduler import DyingScheduler
+from bot.unsubscribe import PromptUnsubscribe
 
 TAKEN = b"1"
 ACK_TIMEOUT_S = 30.0  # a live horse answers in microseconds; this only bounds a stuck one
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}  # RQ's warm and cold stop
 _MAX_MESSAGE = 4096  # one pipe write of at most PIPE_BUF bytes is atomic
 
 
@@ -52,7 +54,7 @@ class Spare:
     reaped: bool = False  # once reaped, its pid may belong to another process: never signal it
 
 
-class PreforkWorker(Worker):
+class PreforkWorker(PromptUnsubscribe, Worker):
     """An RQ Worker whose next job's horse is already forked when the job arrives."""
 
     _spare: Spare | None = None
@@ -119,8 +121,17 @@ class PreforkWorker(Worker):
         if self._spare is not None:
             self.log.warning("Worker %s: spare horse %s died idle", self.name, self._spare.pid)
             _discard(self._spare)
-        self._spare = self._fork_spare()
-        return self._spare
+        self._spare = None
+        # A stop signal that lands inside the fork runs RQ's handler in logging's at-fork
+        # callback, which swallows the StopRequested it raises: the worker then waits for
+        # jobs as if never told to stop. Held back, it arrives once the spare is recorded
+        # (the spare unblocks its own copy of the mask after it set its own handlers).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            spare = self._spare = self._fork_spare()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        return spare
 
     def _fork_spare(self) -> Spare:
         handoff_r, handoff_w = os.pipe()
@@ -152,6 +163,7 @@ class PreforkWorker(Worker):
         os.setpgrp()  # as RQ's horse: kill_horse signals the horse's own process group
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked for the fork
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # an idle horse never outlives its worker
         if os.getppid() != parent:
             return

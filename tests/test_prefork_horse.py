@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from bot.follow import BurstWorker
+from bot.horse import PreforkWorker
 from bot.queue import rq_redis
 from tests.sockets import blocked_sockets, sockets_of
 from tests.world import wait_for
@@ -33,6 +36,19 @@ WORKER = (
     "from bot.worker import build_worker\n"
     "build_worker(load_settings(), queues=(sys.argv[1],)).work()\n"
 )
+# The worker, told to stop in the middle of forking its first spare: the signal arrives while
+# the interpreter runs its after-fork callbacks in the parent (logging's among them).
+STOPPED_WHILE_FORKING = (
+    "import os, signal, sys\n"
+    "def stop_once():\n"
+    "    frames = sys._getframe()\n"
+    "    while frames is not None and frames.f_code.co_name != '_fork_spare':\n"
+    "        frames = frames.f_back\n"
+    "    if frames is not None and not os.environ.get('STOPPED'):\n"
+    "        os.environ['STOPPED'] = '1'\n"
+    "        os.kill(os.getpid(), signal.SIGTERM)\n"
+    "os.register_at_fork(after_in_parent=stop_once)\n"
+) + WORKER
 
 
 def _state(pid: int) -> str:
@@ -83,8 +99,8 @@ def queue(clean_env: None, redis_url: str) -> Queue:
 def start_worker(queue: Queue) -> Iterator[type[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-c", WORKER, queue.name], cwd=ROOT,
+    def start(code: str = WORKER) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-c", code, queue.name], cwd=ROOT,
                                 env=dict(os.environ), start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         started.append(proc)
@@ -181,6 +197,28 @@ def test_stopping_an_idle_worker_ends_its_idle_horse(queue: Queue, start_worker)
     assert not _running(spare)
 
 
+def test_a_stop_signal_during_the_spares_fork_still_stops_the_worker(
+    queue: Queue, start_worker
+) -> None:
+    # Unblocked, RQ's handler ran inside logging's after-fork callback, which swallowed the
+    # StopRequested it raised, and the worker went on waiting for jobs (a CI run's worker that
+    # ignored its SIGTERM).
+    worker = start_worker(STOPPED_WHILE_FORKING)
+    assert worker.wait(timeout=START_S) == 0
+    wait_for(lambda: not _in_session(worker.pid), 30)  # its spare went with it
+
+
+def _in_session(session: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[3]) == session and fields[0] not in ("Z", "X"):
+                    found.append(int(entry.name))
+    return found
+
+
 def test_a_killed_workers_idle_horse_dies_with_it(queue: Queue, start_worker) -> None:
     worker = start_worker()
     spare = _spare(worker)
@@ -249,3 +287,40 @@ def test_the_idle_horse_does_not_hold_the_connection_its_worker_waits_for_jobs_o
     wait_for(lambda: blocked_sockets(queue.connection, [worker.pid]), START_S)
     (blocked,) = blocked_sockets(queue.connection, [worker.pid])
     assert blocked not in sockets_of(spare)
+
+
+def _waiting_for_a_subscription(thread: threading.Thread, event: threading.Event) -> bool:
+    frame = sys._current_frames().get(thread.ident or 0)
+    while frame is not None:
+        if frame.f_code.co_name == "wait" and frame.f_locals.get("self") is event:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.mark.parametrize("worker_class", [PreforkWorker, BurstWorker])
+def test_a_stopping_worker_does_not_wait_out_its_pubsub_threads_sleep(
+    queue: Queue, worker_class: type[Worker]
+) -> None:
+    # redis-py 8.2's PubSubWorkerThread.stop() waits for the thread; RQ calls it after
+    # UNSUBSCRIBE, and a thread that read the reply first waited for a new subscription for
+    # RQ's 60 s sleep_time (a CI run's worker that took over a minute to stop).
+    worker = worker_class([queue], connection=queue.connection, serializer=JSONSerializer)
+    worker.subscribe()
+    pubsub, thread = worker.pubsub, worker.pubsub_thread
+    wait_for(lambda: pubsub.subscribed, 30)
+    send = pubsub.unsubscribe
+
+    def unsubscribe_and_let_the_thread_read_the_reply(*args: object) -> object:
+        sent = send(*args)
+        # The losing side of the race, made certain: the thread reads the reply before the
+        # stop flag goes down (or, with the flag already down, ends).
+        wait_for(lambda: not thread.is_alive()
+                 or _waiting_for_a_subscription(thread, pubsub.subscribed_event), 30)  # fmt: skip
+        return sent
+
+    pubsub.unsubscribe = unsubscribe_and_let_the_thread_read_the_reply
+    stopped = threading.Event()
+    threading.Thread(target=lambda: (worker.unsubscribe(), stopped.set()), daemon=True).start()
+    assert stopped.wait(timeout=30)  # a deadline half the sleep_time the old code waited out
+    assert not thread.is_alive()

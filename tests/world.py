@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot import jobs
 from bot.app import create_app
+from bot.follow import BurstWorker
 from bot.queue import ALL_QUEUES, EVENTS, rq_redis
 from bot.settings import Settings
 from bot.store import TaskStore
@@ -64,7 +65,7 @@ class World:
                 self.github.wait_for_deliveries(timeout=10)
                 if not any(q.count for q in queues):
                     return
-            SimpleWorker(queues, connection=redis, serializer=JSONSerializer).work(burst=True)
+            BurstWorker(queues, connection=redis, serializer=JSONSerializer).work(burst=True)
         raise AssertionError("queues never drained")
 
     @contextmanager
@@ -104,7 +105,7 @@ class World:
         self.github.wait_for_deliveries(timeout=10)
         redis = rq_redis(self.redis_url)
         events = Queue(EVENTS, connection=redis, serializer=JSONSerializer)
-        SimpleWorker([events], connection=redis, serializer=JSONSerializer).work(burst=True)
+        BurstWorker([events], connection=redis, serializer=JSONSerializer).work(burst=True)
 
     def release_scheduled(self) -> int:
         """Move every scheduled job (RQ retries with a delay) to its queue now; not the daily

@@ -64,15 +64,24 @@ def _running(pid: int) -> bool:
     return _state(pid) not in ("", "Z", "X")
 
 
-def _children(pid: int) -> list[int]:
+def _live_where(field: int, value: int) -> list[int]:
+    """The live processes whose /proc stat field (counted after the command) is value."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, IndexError):
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+                if int(fields[field]) == value and fields[0] not in ("Z", "X"):
                     found.append(int(entry.name))
     return found
+
+
+def _children(pid: int) -> list[int]:
+    return _live_where(1, pid)  # ppid
+
+
+def _in_session(session: int) -> list[int]:
+    return _live_where(3, session)  # session id
 
 
 # Deadlines, not timed assertions: a worker imports the whole pipeline before it starts, which
@@ -206,17 +215,6 @@ def test_a_stop_signal_during_the_spares_fork_still_stops_the_worker(
     worker = start_worker(STOPPED_WHILE_FORKING)
     assert worker.wait(timeout=START_S) == 0
     wait_for(lambda: not _in_session(worker.pid), 30)  # its spare went with it
-
-
-def _in_session(session: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[3]) == session and fields[0] not in ("Z", "X"):
-                    found.append(int(entry.name))
-    return found
 
 
 def test_a_killed_workers_idle_horse_dies_with_it(queue: Queue, start_worker) -> None:

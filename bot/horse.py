@@ -25,6 +25,7 @@ import os
 import select
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +41,7 @@ from bot.unsubscribe import PromptUnsubscribe
 
 TAKEN = b"1"
 ACK_TIMEOUT_S = 30.0  # a live horse answers in microseconds; this only bounds a stuck one
-_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}  # RQ's warm and cold stop
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # RQ's warm and cold stop
 _MAX_MESSAGE = 4096  # one pipe write of at most PIPE_BUF bytes is atomic
 
 
@@ -122,15 +123,8 @@ class PreforkWorker(PromptUnsubscribe, Worker):
             self.log.warning("Worker %s: spare horse %s died idle", self.name, self._spare.pid)
             _discard(self._spare)
         self._spare = None
-        # A stop signal that lands inside the fork runs RQ's handler in logging's at-fork
-        # callback, which swallows the StopRequested it raises: the worker then waits for
-        # jobs as if never told to stop. Held back, it arrives once the spare is recorded
-        # (the spare unblocks its own copy of the mask after it set its own handlers).
-        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        try:
+        with _stops_deferred():
             spare = self._spare = self._fork_spare()
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         return spare
 
     def _fork_spare(self) -> Spare:
@@ -163,7 +157,6 @@ class PreforkWorker(PromptUnsubscribe, Worker):
         os.setpgrp()  # as RQ's horse: kill_horse signals the horse's own process group
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked for the fork
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # an idle horse never outlives its worker
         if os.getppid() != parent:
             return
@@ -246,6 +239,27 @@ def _read_message(fd: int) -> bytes:
             return b""
         data += chunk
     return data
+
+
+@contextlib.contextmanager
+def _stops_deferred() -> Iterator[None]:
+    """A stop signal sent during the block is taken when it ends, by RQ's own handler.
+
+    Caught inside a fork, RQ's handler would raise its StopRequested in logging's after-fork
+    callback, where the interpreter swallows it: the worker then goes back to waiting for jobs
+    as if never told to stop. Blocking the signal is no cure: the mask is the calling thread's,
+    and the pubsub thread takes the signal for it. Python runs every handler in the main
+    thread, so one that only notes the signal is safe anywhere.
+    """
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, signal.SIG_DFL if handler is None else handler)
+        for noted in dict.fromkeys(caught):
+            signal.raise_signal(noted)
 
 
 def _alive(spare: Spare) -> bool:

@@ -243,7 +243,7 @@ def _read_message(fd: int) -> bytes:
 
 @contextlib.contextmanager
 def _stops_deferred() -> Iterator[None]:
-    """A stop signal sent during the block is taken when it ends, by RQ's own handler.
+    """A stop signal sent inside the `with` is taken as it ends, by RQ's own handler.
 
     Caught inside a fork, RQ's handler would raise its StopRequested in logging's after-fork
     callback, where the interpreter swallows it: the worker then goes back to waiting for jobs

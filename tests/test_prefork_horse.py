@@ -209,7 +209,7 @@ def test_stopping_an_idle_worker_ends_its_idle_horse(queue: Queue, start_worker)
 def test_a_stop_signal_during_the_spares_fork_still_stops_the_worker(
     queue: Queue, start_worker
 ) -> None:
-    # Unblocked, RQ's handler ran inside logging's after-fork callback, which swallowed the
+    # Not deferred, RQ's handler ran inside logging's after-fork callback, which swallowed the
     # StopRequested it raised, and the worker went on waiting for jobs (a CI run's worker that
     # ignored its SIGTERM).
     worker = start_worker(STOPPED_WHILE_FORKING)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import httpx
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RequestFailed
@@ -47,11 +51,55 @@ class _TokenAuth(TokenAuthStrategy):
         return "TokenAuth()"
 
 
+# An idle connection is dropped before a server's idle timeout could close it under a request
+# (uvicorn's default is 5 s, GitHub's longer): a POST lost that way is not safe to repeat.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0)
+
+
+class SharedPool(httpx.BaseTransport):
+    """The process's one pool of connections to GitHub, behind every client made here.
+
+    githubkit builds and closes an httpx.Client for each request made outside a `with` block:
+    each call would load the CA bundle again (~17 ms of CPU) and open a new connection (a TCP
+    and a TLS handshake with GitHub). A pool inherited through a fork (RQ's horse) stays the
+    parent's: the child starts its own and never writes to the parent's sockets.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: httpx.HTTPTransport | None = None
+        self._inherited: list[httpx.HTTPTransport] = []
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        if self._pool is not None:
+            # Kept, not closed: closing would shut connections the parent is still using.
+            self._inherited.append(self._pool)
+            self._pool = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self._pool is None:
+                self._pool = httpx.HTTPTransport(limits=_LIMITS)
+            pool = self._pool
+        return pool.handle_request(request)
+
+    def close(self) -> None:
+        """A client's close, after each of githubkit's requests: the pool outlives it."""
+
+
+@functools.cache
+def shared_pool() -> SharedPool:
+    return SharedPool()
+
+
 def _client(auth: Any, base_url: str) -> GitHub[Any]:
     # Our own retry policy decides what is safe to repeat; githubkit's would re-POST on 5xx.
     return GitHub(
         auth,
         base_url=base_url,
+        transport=shared_pool(),
         auto_retry=False,
         http_cache=False,
         # githubkit's default cache is process-wide and keyed by app id: keep JWTs per client.

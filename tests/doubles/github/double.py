@@ -458,6 +458,12 @@ class GitHubDouble:
         with self.state.lock:
             return [(r.method, r.path, r.status, r.actor) for r in self.state.requests]
 
+    @property
+    def peers(self) -> list[tuple[str, int] | None]:
+        """Each request's client address, in order: a new one is a new connection."""
+        with self.state.lock:
+            return [r.peer for r in self.state.requests]
+
     def wait_for_deliveries(self, timeout: float = 10) -> bool:
         return self.hookshot.wait(timeout)
 

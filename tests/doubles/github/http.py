@@ -186,7 +186,9 @@ class Recorder:
             await self.app(scope, receive, recording_send)
         with self.gh.state.lock:
             self.gh.state.requests.append(
-                RequestRecord(scope["method"], short, status, scope.get(ACTOR_KEY))
+                RequestRecord(
+                    scope["method"], short, status, scope.get(ACTOR_KEY), scope.get("client")
+                )
             )
 
     async def _hold(self, seconds: float) -> None:

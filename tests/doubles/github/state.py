@@ -185,6 +185,7 @@ class RequestRecord:
     path: str
     status: int
     actor: str | None
+    peer: tuple[str, int] | None = None  # the client's address: one per TCP connection
 
 
 @dataclass

@@ -1,0 +1,77 @@
+"""The App's GitHub calls share a process's connections: one TCP (and TLS) handshake, not one
+per call, and never a socket shared with a forked parent."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from bot.github import GitHubApp
+from tests.doubles.github import GitHubDouble
+
+
+@pytest.fixture
+def gh(tmp_path: Path) -> Iterator[GitHubDouble]:
+    double = GitHubDouble(tmp_path / "github").start()
+    installation = double.add_installation(account="octo-org")
+    double.add_repo("octo-org", "hello", files={"a.py": "x = 1\n"}, installation_id=installation)
+    yield double
+    double.stop()
+
+
+def _app(gh: GitHubDouble, client: redis.Redis) -> GitHubApp:
+    return GitHubApp(
+        app_id=gh.app_id, private_key=gh.private_key_pem, api_url=gh.api_url, redis=client
+    )
+
+
+def _a_jobs_calls(app: GitHubApp) -> None:
+    installation = app.installation_for("octo-org/hello")
+    repo = app.for_repo(installation, "octo-org/hello", 0)  # mints a token: the App's client
+    repo.repository()
+    repo.role_of("octocat")
+    issue = repo.open_issue(title="A change", body="Please.", labels=[])
+    repo.comment_on_issue(int(issue["number"]), "On it.")
+    list(repo.issue_comments(int(issue["number"])))
+    list(repo.open_pulls(base="main"))
+
+
+def test_the_calls_of_a_job_reuse_one_connection(
+    gh: GitHubDouble, redis_client: redis.Redis
+) -> None:
+    # Two Apps, as two jobs run by one worker process (tests' BurstWorker, local mode): each
+    # built its own client per call before, a connection and a CA bundle load each.
+    _a_jobs_calls(_app(gh, redis_client))
+    _a_jobs_calls(_app(gh, redis_client))
+
+    peers = gh.peers
+    assert len(peers) >= 10
+    assert len(set(peers)) == 1, peers
+
+
+def test_a_forked_child_opens_its_own_connection(
+    gh: GitHubDouble, redis_client: redis.Redis
+) -> None:
+    app = _app(gh, redis_client)
+    app.installation_for("octo-org/hello")  # the parent's connection, idle in the pool
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # RQ's horse: the App it inherited must not write to the parent's socket
+        try:
+            app.installation_for("octo-org/hello")
+            os.write(write, b"ok")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 2)
+    os.waitpid(pid, 0)
+    app.installation_for("octo-org/hello")
+
+    assert answer == b"ok"
+    parent_first, child, parent_again = gh.peers
+    assert child != parent_first
+    assert parent_again == parent_first

@@ -58,11 +58,31 @@ def has_ruff_config(root: Path) -> bool:
     return "ruff" in (pyproject.get("tool") or {})
 
 
+# py_compile's check without its write: each file compiled in memory, each failure printed
+# as py_compile prints the first (it stops there).
+# (py_compile writes bytecode whatever PYTHONDONTWRITEBYTECODE says, and keeping that write off
+# the tree with a pycache prefix made the interpreter compile its own stdlib afresh each run.)
+_COMPILE = """\
+import sys, traceback
+failed = False
+for path in sys.argv[1:]:
+    try:
+        with open(path, 'rb') as f:
+            compile(f.read(), path, 'exec', dont_inherit=True)
+    except Exception as err:
+        if getattr(err, 'filename', None) != path:  # a message that does not say where
+            sys.stderr.write(path + ': ')
+        sys.stderr.write(''.join(traceback.format_exception_only(type(err), err)))
+        failed = True
+sys.exit(1 if failed else 0)
+"""
+
+
 def check_compile(ctx: AuditContext) -> ToolResult:
     files = ctx.python_files
     if not files:
         return _skipped("compile", "no changed Python files")
-    run = execute(ctx, "compile", [ctx.python, "-P", "-m", "py_compile", *files])
+    run = execute(ctx, "compile", [ctx.python, "-P", "-c", _COMPILE, *files])
     return _judged("compile", "py_compile", run, ctx)
 
 

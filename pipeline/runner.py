@@ -132,7 +132,7 @@ def audit_context(
     return AuditContext(root, tuple(changed_files), config, isolate=isolate, **fields)  # type: ignore[arg-type]
 
 
-def _scrubbed_env(home: Path, ctx: AuditContext, tool: str) -> dict[str, str]:
+def _scrubbed_env(home: Path, ctx: AuditContext) -> dict[str, str]:
     # Generated code runs here: it must not see the worker's tokens, keys or URLs.
     path = os.environ.get("PATH", os.defpath)
     if ctx.target is not None:  # the project's own scripts first, as in an activated venv
@@ -148,11 +148,6 @@ def _scrubbed_env(home: Path, ctx: AuditContext, tool: str) -> dict[str, str]:
         # if the real root ever made one, would refuse the sandbox's (mapped) root.
         "TMPDIR": str(home / "tmp"),
     }
-    if tool == "compile":
-        # py_compile writes bytecode whatever PYTHONDONTWRITEBYTECODE says: keep it off the
-        # tree. Only there: a prefix makes Python ignore every __pycache__ beside the sources,
-        # so pytest, mypy's and the stdlib's modules would be compiled afresh on every run.
-        env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
     for key in ("LANG", "LC_ALL"):
         if key in os.environ:
             env[key] = os.environ[key]
@@ -219,7 +214,7 @@ def _spawn(
         limits=sandbox.Limits.for_timeout(ctx.limit_s),
         confinement=confinement,
         cwd=ctx.root if confinement is None else sandbox.WORKDIR,
-        env=_scrubbed_env(home, ctx, tool),
+        env=_scrubbed_env(home, ctx),
         stdin=subprocess.DEVNULL,
         stdout=out,
         stderr=subprocess.STDOUT,

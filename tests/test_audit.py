@@ -104,6 +104,28 @@ def test_a_syntax_error_fails_compile(tmp_path: Path, cache_dir: Path) -> None:
     assert "app.py" in audit_feedback(report)
 
 
+def test_compile_names_every_file_it_cannot_compile_and_passes_the_rest(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    files = {
+        "good.py": CLEAN,
+        "nul.py": "x = 1\0\n",  # a ValueError from compile(), not a SyntaxError
+        "latin.py": "# -*- coding: utf-8 -*-\n",
+        "indent.py": "def f():\nreturn 1\n",
+    }
+    changed = project(tmp_path, files)
+    (tmp_path / "latin.py").write_bytes(b"name = '\xe9'\n")  # not UTF-8, no coding line
+    report = audit(tmp_path, changed, cache_dir, "compile")
+
+    output = report.tools[0].output
+    assert statuses(report) == {"compile": ToolStatus.FAILED}
+    assert "nul.py: SyntaxError: source code string cannot contain null bytes" in output
+    assert 'File "latin.py"' in output and "utf-8" in output
+    assert 'File "indent.py", line 2' in output and "IndentationError" in output
+    assert "good.py" not in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+
+
 def test_an_undefined_name_fails_ruff_with_its_finding(tmp_path: Path, cache_dir: Path) -> None:
     changed = project(tmp_path, {"app.py": CLEAN + "\n\nprint(greeting)\n"})
     report = audit(tmp_path, changed, cache_dir, "ruff")

@@ -32,6 +32,15 @@ TARGET = 1.8  # two workers' tasks per minute, as a multiple of one's
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+def _machine_cpu() -> tuple[float, float]:
+    """Seconds of CPU the whole machine spent busy so far, and of those stolen by the host."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / ticks, steal / ticks
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     try:
@@ -79,12 +88,13 @@ def one_round(st: Stand, workers: int, tasks: int, first: int, delay: float) -> 
     sampler = RssSampler([w.pid for w in st.workers])
     sampler.start()
     numbers = [st.open_issue(first + i, delay_s=delay) for i in range(tasks)]
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu, machine = time.perf_counter(), time.process_time(), _machine_cpu()
     for number in numbers:
         st.label(number)
     st.wait_reviewed(numbers, timeout=120 + tasks * 60)
     elapsed = time.perf_counter() - start
     stand_cpu = time.process_time() - cpu  # the doubles, the web app, this sampler
+    busy, stolen = (after - before for after, before in zip(_machine_cpu(), machine, strict=True))
     sampler.done.set()
     time.sleep(1)  # a late duplicate would show up here
     pulls = st.pull_counts()
@@ -97,6 +107,8 @@ def one_round(st: Stand, workers: int, tasks: int, first: int, delay: float) -> 
         "per_min": tasks / elapsed * 60,
         "elapsed": elapsed,
         "stand_cpu": stand_cpu,
+        "busy": busy,
+        "stolen": stolen,
         "intact": all(pulls.get(n) == 1 and reviews[n] == 1 for n in numbers),
         "rss_mb": [kb / 1024 for kb in sampler.peaks.values()],
     }
@@ -140,8 +152,10 @@ def main(
               f"{r['per_min']:.1f} tasks/min; {'intact' if r['intact'] else 'LOST OR DOUBLED'}; "
               f"peak RSS per worker process tree {rss} MB")  # fmt: skip
         phases = ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())  # type: ignore[attr-defined]
-        print(f"  median seconds per state: {phases}; the stand's own CPU "
-              f"(doubles, web app, sampler) {r['stand_cpu']:.1f} s")  # fmt: skip
+        print(f"  median seconds per state: {phases}")
+        print(f"  CPU: the machine {r['busy'] / tasks:.1f} core-s per task (stolen by the "
+              f"host {r['stolen']:.1f} s in all), of which the stand's own (doubles, web app, "
+              f"sampler) {r['stand_cpu'] / tasks:.1f}")  # fmt: skip
     base = float(results[levels[0]]["per_min"])  # type: ignore[arg-type]
     for workers in levels[1:]:
         print(f"{workers} workers: {float(results[workers]['per_min']) / base:.2f}x one")  # type: ignore[arg-type]

@@ -18,6 +18,9 @@ from collections.abc import Sequence
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+# Loaded before the horses fork: every job builds the App's client, and each horse imported
+# githubkit afresh (~40 ms of CPU per job, several jobs per task).
+import bot.github  # noqa: F401
 from bot import jobs
 from bot.backends import Backends
 from bot.forgotten import sweep_forgotten

@@ -2,7 +2,7 @@
 
 Importing anthropic and openai costs about a second of CPU on a quiet machine and several
 under load, at every start of every process that imports them; only the worker needs them
-(imported before it forks, so its jobs inherit them).
+(imported before it forks, so its jobs inherit them), and githubkit, which every job uses.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 import pytest
 
 SDKS = ("anthropic", "openai")
+JOB_LIBRARIES = (*SDKS, "githubkit")
 PROBE = "import sys, {module}; print(sorted({{m.split('.')[0] for m in sys.modules}} & {sdks}))"
 
 
@@ -24,6 +25,6 @@ def test_importing_it_leaves_the_model_sdks_unimported(module: str) -> None:
 
 
 def test_the_worker_has_them_before_it_forks_a_job() -> None:
-    code = PROBE.format(module="bot.worker", sdks=set(SDKS))
+    code = PROBE.format(module="bot.worker", sdks=set(JOB_LIBRARIES))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == str(sorted(SDKS))
+    assert out.stdout.strip() == str(sorted(JOB_LIBRARIES))

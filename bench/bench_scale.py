@@ -5,8 +5,9 @@ so more workers must overlap it). Each round labels the same number of fresh iss
 and waits for every review; then checks that each issue got exactly one PR and one review
 (nothing lost, nothing doubled) and reports each worker process tree's peak RSS (the worker,
 its events sidecar and the forked job processes, sampled every 100 ms).
+With `--repeat N` each level runs N rounds, interleaved, and the ratio is of the medians.
 `python bench/bench_scale.py [--tasks 8] [--workers 1,2,4] [--delay 2] [--tools ...]
-[--no-warmup]`.
+[--no-warmup] [--repeat 1]`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import statistics
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -82,7 +84,36 @@ class RssSampler(threading.Thread):
                 self.peaks[pid] = max(self.peaks[pid], _tree_rss_kb(pid))
 
 
-def one_round(st: Stand, workers: int, tasks: int, first: int, delay: float) -> dict[str, object]:
+@dataclass(frozen=True)
+class Round:
+    workers: int
+    tasks: int
+    elapsed: float
+    phases: dict[str, float]
+    intact: bool
+    rss_mb: list[float]
+    busy: float  # the machine's CPU seconds, every process
+    stolen: float
+    stand_cpu: float  # this process's: the doubles, the web app, the sampler
+
+    @property
+    def per_min(self) -> float:
+        return self.tasks / self.elapsed * 60
+
+    def show(self, repeat: int | None) -> None:
+        rss = ", ".join(f"{m:.0f}" for m in self.rss_mb)
+        which = f" (repeat {repeat})" if repeat is not None else ""
+        print(f"{self.workers} worker(s){which}: {self.tasks} tasks in {self.elapsed:.1f} s = "
+              f"{self.per_min:.1f} tasks/min; {'intact' if self.intact else 'LOST OR DOUBLED'}; "
+              f"peak RSS per worker process tree {rss} MB")  # fmt: skip
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in self.phases.items())
+        print(f"  median seconds per state: {phases}")
+        print(f"  CPU: the machine {self.busy / self.tasks:.1f} core-s per task (stolen by the "
+              f"host {self.stolen:.1f} s in all), of which the stand's own (doubles, web app, "
+              f"sampler) {self.stand_cpu / self.tasks:.1f}")  # fmt: skip
+
+
+def one_round(st: Stand, workers: int, tasks: int, first: int, delay: float) -> Round:
     st.start_workers(workers)
     st.wait_for_workers(workers)
     sampler = RssSampler([w.pid for w in st.workers])
@@ -102,16 +133,17 @@ def one_round(st: Stand, workers: int, tasks: int, first: int, delay: float) -> 
         reviews = {n: len(st.github.state.reviews_on(REPO, _pr(st, n))) for n in numbers}
     phases = _phases([st.record(n) for n in numbers])
     st.stop_workers()
-    return {
-        "phases": phases,
-        "per_min": tasks / elapsed * 60,
-        "elapsed": elapsed,
-        "stand_cpu": stand_cpu,
-        "busy": busy,
-        "stolen": stolen,
-        "intact": all(pulls.get(n) == 1 and reviews[n] == 1 for n in numbers),
-        "rss_mb": [kb / 1024 for kb in sampler.peaks.values()],
-    }
+    return Round(
+        workers=workers,
+        tasks=tasks,
+        elapsed=elapsed,
+        phases=phases,
+        intact=all(pulls.get(n) == 1 and reviews[n] == 1 for n in numbers),
+        rss_mb=[kb / 1024 for kb in sampler.peaks.values()],
+        busy=busy,
+        stolen=stolen,
+        stand_cpu=stand_cpu,
+    )
 
 
 def _phases(records: list[TaskRecord]) -> dict[str, float]:
@@ -135,33 +167,38 @@ def _pr(st: Stand, number: int) -> int:
 
 
 def main(
-    tasks: int, levels: list[int], delay: float, tools: list[str] | None, warmup: bool
+    tasks: int,
+    levels: list[int],
+    delay: float,
+    tools: list[str] | None,
+    warmup: bool,
+    repeat: int,
 ) -> None:
-    results = {}
+    rounds: dict[int, list[Round]] = {w: [] for w in levels}
     with stand(tools=tools) as st:
         if warmup:  # mirror and environments exist before the first round
             st.start_workers(1)
             st.wait_for_workers(1)
             st.run_task(st.open_issue(0))
             st.stop_workers()
-        for i, workers in enumerate(levels):
-            results[workers] = one_round(st, workers, tasks, 1 + i * tasks, delay)
-    for workers, r in results.items():
-        rss = ", ".join(f"{m:.0f}" for m in r["rss_mb"])  # type: ignore[attr-defined]
-        print(f"{workers} worker(s): {tasks} tasks in {r['elapsed']:.1f} s = "
-              f"{r['per_min']:.1f} tasks/min; {'intact' if r['intact'] else 'LOST OR DOUBLED'}; "
-              f"peak RSS per worker process tree {rss} MB")  # fmt: skip
-        phases = ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())  # type: ignore[attr-defined]
-        print(f"  median seconds per state: {phases}")
-        print(f"  CPU: the machine {r['busy'] / tasks:.1f} core-s per task (stolen by the "
-              f"host {r['stolen']:.1f} s in all), of which the stand's own (doubles, web app, "
-              f"sampler) {r['stand_cpu'] / tasks:.1f}")  # fmt: skip
-    base = float(results[levels[0]]["per_min"])  # type: ignore[arg-type]
+        # Repeats interleave (1, 2, 4, 1, 2, 4...): a slow minute of the machine's lands in
+        # one round of each level, not in every round of one.
+        for i, workers in enumerate(levels * repeat):
+            rounds[workers].append(one_round(st, workers, tasks, 1 + i * tasks, delay))
+    for workers in levels:
+        for n, r in enumerate(rounds[workers], 1):
+            r.show(n if repeat > 1 else None)
+    per_min = {w: statistics.median(r.per_min for r in rs) for w, rs in rounds.items()}
+    base = per_min[levels[0]]
     for workers in levels[1:]:
-        print(f"{workers} workers: {float(results[workers]['per_min']) / base:.2f}x one")  # type: ignore[arg-type]
+        each = [
+            a.per_min / b.per_min for a, b in zip(rounds[workers], rounds[levels[0]], strict=True)
+        ]
+        spread = f" (each repeat: {', '.join(f'{x:.2f}' for x in each)})" if repeat > 1 else ""
+        print(f"{workers} workers: {per_min[workers] / base:.2f}x one{spread}")
     two = levels[1] if len(levels) > 1 else levels[0]
-    ratio = float(results[two]["per_min"]) / base  # type: ignore[arg-type]
-    intact = all(r["intact"] for r in results.values())
+    ratio = per_min[two] / base
+    intact = all(r.intact for rs in rounds.values() for r in rs)
     verdict("bench_scale", ratio, TARGET, ratio >= TARGET and intact)
 
 
@@ -172,6 +209,8 @@ if __name__ == "__main__":
     parser.add_argument("--delay", type=float, default=2.0, help="seconds per model call")
     parser.add_argument("--tools", help="audit tools, comma-separated (default: the config's)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up task")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds per level; medians")
     a = parser.parse_args()
     levels = [int(w) for w in a.workers.split(",")]
-    main(a.tasks, levels, a.delay, a.tools.split(",") if a.tools else None, not a.no_warmup)
+    main(a.tasks, levels, a.delay, a.tools.split(",") if a.tools else None, not a.no_warmup,
+         a.repeat)  # fmt: skip

@@ -23,7 +23,8 @@ VERDICT = re.compile(r"^bench_\w+ ratio=[\d.]+ target=[\d.]+ (ok|miss)$")
         ("bench_task.py", ["--warm", "1", "--tools", "compile"]),
         (
             "bench_scale.py",
-            ["--tasks", "1", "--workers", "1,2", "--delay", "0", "--tools", "compile"],
+            ["--tasks", "1", "--workers", "1,2", "--delay", "0", "--tools", "compile"]
+            + ["--repeat", "2", "--no-warmup"],
         ),
         (
             "bench_repo_size.py",

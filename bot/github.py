@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -94,12 +95,18 @@ def shared_pool() -> SharedPool:
     return SharedPool()
 
 
+def _transport() -> SharedPool | None:
+    # httpx ignores HTTP(S)_PROXY and NO_PROXY for a client given its own transport: behind a
+    # proxy each call builds its client as githubkit would, through the proxy.
+    return None if urllib.request.getproxies() else shared_pool()
+
+
 def _client(auth: Any, base_url: str) -> GitHub[Any]:
     # Our own retry policy decides what is safe to repeat; githubkit's would re-POST on 5xx.
     return GitHub(
         auth,
         base_url=base_url,
-        transport=shared_pool(),
+        transport=_transport(),
         auto_retry=False,
         http_cache=False,
         # githubkit's default cache is process-wide and keyed by app id: keep JWTs per client.

@@ -4,6 +4,8 @@ per call, and never a socket shared with a forked parent."""
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 import redis
 
 from bot.github import GitHubApp
+from pipeline.errors import GitHubError
 from tests.doubles.github import GitHubDouble
 
 
@@ -75,3 +78,44 @@ def test_a_forked_child_opens_its_own_connection(
     parent_first, child, parent_again = gh.peers
     assert child != parent_first
     assert parent_again == parent_first
+
+
+class RecordingProxy:
+    """A forward proxy that refuses every request (502) and keeps each request line."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.lines: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head and (chunk := conn.recv(4096)):
+                    head += chunk
+                self.lines.append(head.split(b"\r\n", 1)[0].decode())
+                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+
+
+def test_a_proxy_in_the_environment_still_carries_the_calls(
+    gh: GitHubDouble, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = RecordingProxy()
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, proxy.url)
+
+    with pytest.raises(GitHubError):
+        _app(gh, redis_client).installation_for("octo-org/hello")
+
+    assert proxy.lines
+    assert proxy.lines[0].startswith(f"GET {gh.api_url}/repos/octo-org/hello/installation ")
+    assert gh.peers == []  # nothing went around the proxy
+    proxy.server.close()

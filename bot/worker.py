@@ -30,6 +30,7 @@ from bot.queue import ALL_QUEUES, EVENTS, REVIEWS, TIERS, queues_for, rq_redis
 from bot.settings import Settings
 from bot.telemetry import init_sentry
 from bot.tiers import notice_unserved_tiers
+from pipeline import sandbox
 from pipeline.workspace import Workspace, ignore_user_git_config
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def run_worker(
     sweep_forgotten(worker.connection, Workspace(settings.env.home))  # uninstalled meanwhile
     # Retention runs daily; each pass queues the next, this one starts the chain (once a day).
     Backends.on(worker.connection, settings).queue.enqueue_tidy()
+    sandbox.probe_before_forking()
     # Every job runs in a forked horse (the sidecar's too): keep what is loaded by now out of
     # the collector, so a horse's full collection does not write to, and so copy, every page it
     # inherited (measured: 477 ms in a fork of a 143 MB parent, 5 ms frozen).

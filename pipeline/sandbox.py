@@ -290,3 +290,13 @@ def _probe() -> str | None:
 def unavailable_reason() -> str | None:
     """Why this machine cannot confine (no bwrap, EPERM under Docker's seccomp...), or None."""
     return _probe()
+
+
+def probe_before_forking() -> str | None:
+    """Probe now, in a worker before its horses fork, so that none of them probes again
+    (a confined throwaway process per job); a failed probe is not remembered: each job asks
+    again, and a machine that could not confine for a moment refuses only while it cannot."""
+    reason = unavailable_reason()
+    if reason is not None:
+        unavailable_reason.cache_clear()
+    return reason

@@ -25,6 +25,7 @@ from pipeline.sandbox import (
     WORKDIR,
     Limits,
     SandboxSetupError,
+    probe_before_forking,
     spawn,
     unavailable_reason,
 )
@@ -374,3 +375,36 @@ def test_a_confinement_that_cannot_be_built_says_why(tmp_path: Path) -> None:
     confinement = Confinement(tree=tmp_path, scratch=tmp_path)
     with pytest.raises(SandboxSetupError, match="no-such-folder"):
         spawn(["true"], limits=Limits(), confinement=confinement, cwd="/src/no-such-folder")
+
+
+def test_a_probe_before_forking_serves_every_forked_job_without_probing_again() -> None:
+    assert probe_before_forking() is None  # this machine confines (CI installs bubblewrap)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a horse
+        try:
+            before = unavailable_reason.cache_info()
+            unavailable_reason()
+            after = unavailable_reason.cache_info()
+            cached = after.hits == before.hits + 1 and after.misses == before.misses
+            os.write(write, b"cached" if cached else b"probed")
+        finally:
+            os._exit(0)
+    os.close(write)
+    said = os.read(read, 16)
+    os.waitpid(pid, 0)
+    assert said == b"cached"
+
+
+def test_a_failed_probe_before_forking_is_asked_again_by_each_job(tmp_path: Path) -> None:
+    code = (
+        "from pipeline import sandbox\n"
+        "print(sandbox.probe_before_forking())\n"
+        "print(sandbox.unavailable_reason.cache_info().currsize)\n"
+    )
+    env = {**os.environ, "PATH": str(tmp_path)}  # no bwrap to be found
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert out.stdout.splitlines() == ["bubblewrap (bwrap) is not installed", "0"]

@@ -1,9 +1,11 @@
-"""Small helpers shared by tests: settings from a given environment, signed deliveries."""
+"""Small helpers shared by tests: settings from a given environment, signed deliveries, a fork."""
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,21 @@ def signed(
         "Content-Type": "application/json",
     }
     return headers, body
+
+
+def in_a_fork(work: Callable[[], bytes]) -> bytes:
+    """What work() returns when run in a forked child (as RQ runs a job in its horse);
+    b"" when it raised."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            os.write(write, work())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as answer:
+        said = answer.read()
+    os.waitpid(pid, 0)
+    return said

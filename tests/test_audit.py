@@ -109,7 +109,7 @@ def test_compile_names_every_file_it_cannot_compile_and_passes_the_rest(
 ) -> None:
     files = {
         "good.py": CLEAN,
-        "nul.py": "x = 1\0\n",  # a ValueError from compile(), not a SyntaxError
+        "nul.py": "x = 1\0\n",  # compile()'s error names no file
         "latin.py": "# -*- coding: utf-8 -*-\n",
         "indent.py": "def f():\nreturn 1\n",
     }

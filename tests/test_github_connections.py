@@ -3,7 +3,6 @@ per call, and never a socket shared with a forked parent."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import redis
 from bot.github import GitHubApp
 from pipeline.errors import GitHubError
 from tests.doubles.github import GitHubDouble
+from tests.helpers import in_a_fork
 
 
 @pytest.fixture
@@ -61,17 +61,12 @@ def test_a_forked_child_opens_its_own_connection(
 ) -> None:
     app = _app(gh, redis_client)
     app.installation_for("octo-org/hello")  # the parent's connection, idle in the pool
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # RQ's horse: the App it inherited must not write to the parent's socket
-        try:
-            app.installation_for("octo-org/hello")
-            os.write(write, b"ok")
-        finally:
-            os._exit(0)
-    os.close(write)
-    answer = os.read(read, 2)
-    os.waitpid(pid, 0)
+
+    def horse() -> bytes:  # the App it inherited must not write to the parent's socket
+        app.installation_for("octo-org/hello")
+        return b"ok"
+
+    answer = in_a_fork(horse)
     app.installation_for("octo-org/hello")
 
     assert answer == b"ok"

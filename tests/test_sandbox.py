@@ -29,6 +29,7 @@ from pipeline.sandbox import (
     spawn,
     unavailable_reason,
 )
+from tests.helpers import in_a_fork
 
 needs_sandbox = pytest.mark.skipif(
     unavailable_reason() is not None, reason=f"this machine cannot confine: {unavailable_reason()}"
@@ -379,21 +380,15 @@ def test_a_confinement_that_cannot_be_built_says_why(tmp_path: Path) -> None:
 
 def test_a_probe_before_forking_serves_every_forked_job_without_probing_again() -> None:
     assert probe_before_forking() is None  # this machine confines (CI installs bubblewrap)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # a horse
-        try:
-            before = unavailable_reason.cache_info()
-            unavailable_reason()
-            after = unavailable_reason.cache_info()
-            cached = after.hits == before.hits + 1 and after.misses == before.misses
-            os.write(write, b"cached" if cached else b"probed")
-        finally:
-            os._exit(0)
-    os.close(write)
-    said = os.read(read, 16)
-    os.waitpid(pid, 0)
-    assert said == b"cached"
+
+    def horse() -> bytes:
+        before = unavailable_reason.cache_info()
+        unavailable_reason()
+        after = unavailable_reason.cache_info()
+        cached = after.hits == before.hits + 1 and after.misses == before.misses
+        return b"cached" if cached else b"probed"
+
+    assert in_a_fork(horse) == b"cached"
 
 
 def test_a_failed_probe_before_forking_is_asked_again_by_each_job(tmp_path: Path) -> None:
